@@ -1,0 +1,258 @@
+"""Typed run configuration: one pydantic model, YAML in and out, ``a.b=value`` overrides.
+
+A run is fully described by one :class:`RunConfig` with the sections ``task``,
+``data``, ``model``, ``loss``, ``optimizer``, ``schedule``, ``train``,
+``metrics`` and ``output``. Unknown keys are errors. Validation reports every
+problem at once (:class:`shendu.errors.ConfigError`), each naming the key, the
+value received, what was expected and a fix.
+
+Components (model, loss, optimizer, schedule, augmentations) are *specs*: a
+name (``"adamw"``) or a mapping ``{name: adamw, lr: 3e-4}``. Specs are stored
+normalised to mappings so that ``optimizer.lr=0.01`` works even when the YAML
+said ``optimizer: adamw``.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from shendu.errors import ConfigError, Problem
+
+Spec = dict[str, Any]
+SPEC_KEYS = ("model", "loss", "optimizer", "schedule")
+
+
+class Section(BaseModel):
+    """Base of every config section: unknown keys are errors, assignments re-validated."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class EarlyStoppingConfig(Section):
+    """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs."""
+
+    monitor: str | None = Field(None, description="metric to watch, e.g. 'val.loss'; default: the task's")
+    mode: Literal["min", "max", "auto"] = "auto"
+    patience: int = Field(5, ge=1)
+    min_delta: float = Field(0.0, ge=0.0)
+
+
+class DataConfig(Section):
+    """Where the data comes from and how it is split and prepared."""
+
+    source: str | None = Field(None, description="dataset name (shendu list datasets); default: inferred from path")
+    path: str | None = Field(None, description="file or directory holding the data")
+    target: str | list[str] | None = Field(None, description="CSV target column(s)")
+    features: list[str] | None = Field(None, description="CSV feature columns; default: all but the target")
+    categorical: list[str] | None = Field(None, description="CSV columns to one-hot encode; default: non-numeric ones")
+    val_fraction: float = Field(0.15, gt=0.0, lt=1.0)
+    test_fraction: float = Field(0.15, gt=0.0, lt=1.0)
+    image_size: int | tuple[int, int] | None = Field(None, description="resize images to this (H, W)")
+    channels: Literal["grayscale", "rgb"] | None = None
+    normalize: bool = True
+    on_error: Literal["raise", "skip"] = "raise"
+    augment: list[Spec] = Field(default_factory=list, description="batch augmentations (shendu list augmentations)")
+    limit: int | None = Field(None, ge=1, description="use at most this many training samples")
+
+    @field_validator("augment", mode="before")
+    @classmethod
+    def _augment_specs(cls, value: Any) -> Any:
+        if isinstance(value, (str, Mapping)):
+            value = [value]
+        if isinstance(value, Sequence) and not isinstance(value, str):
+            return [normalize_spec(v) for v in value]
+        return value
+
+
+class TrainConfig(Section):
+    """How the engine trains: epochs, batches, clipping, checkpoints, early stopping."""
+
+    epochs: int = Field(10, ge=1)
+    batch_size: int = Field(64, ge=1)
+    eval_batch_size: int | None = Field(None, ge=1)
+    accumulate_steps: int = Field(1, ge=1, description="micro-batches per optimizer step")
+    clip_grad_norm: float | None = Field(None, gt=0.0)
+    clip_grad_value: float | None = Field(None, gt=0.0)
+    early_stopping: EarlyStoppingConfig | None = None
+    monitor: str | None = Field(None, description="metric that picks the best checkpoint; default: the task's")
+    checkpoint_every_steps: int | None = Field(None, ge=1, description="also save 'last' every N steps")
+    device: str = Field("auto", description="'auto', 'cpu', 'cuda' or 'cuda:N'")
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    compile: bool = False
+    drop_last: bool = False
+    progress: Literal["auto", "bar", "lines", "none"] = "auto"
+
+
+class OutputConfig(Section):
+    """Where the run directory goes and what is written into it."""
+
+    dir: str = "runs"
+    name: str | None = Field(None, description="run name prefix; default: the config file's stem or the task")
+    plots: bool = True
+
+
+class RunConfig(Section):
+    """The whole description of one run."""
+
+    task: str
+    seed: int = 0
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: Spec | None = None
+    loss: Spec | None = None
+    optimizer: Spec = Field(default_factory=lambda: {"name": "adamw", "lr": 1e-3})
+    schedule: Spec | None = None
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    metrics: list[str] | None = None
+    output: OutputConfig = Field(default_factory=OutputConfig)
+
+    @field_validator(*SPEC_KEYS, mode="before")
+    @classmethod
+    def _specs(cls, value: Any) -> Any:
+        return None if value is None else normalize_spec(value)
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+def normalize_spec(value: Any) -> Any:
+    """``"adam"`` -> ``{"name": "adam"}``; mappings are copied; other values pass through."""
+    if isinstance(value, str):
+        return {"name": value}
+    if isinstance(value, Mapping):
+        return dict(value)
+    return value
+
+
+# -- overrides ---------------------------------------------------------------
+def parse_override(text: str) -> tuple[str, Any]:
+    """``"optimizer.lr=0.01"`` -> ``("optimizer.lr", 0.01)``; the value is read as YAML."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(
+            [Problem(text, text, "an override of the form key.path=value", "Write e.g. train.epochs=3.")]
+        )
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw
+    return key.strip(), value
+
+
+def apply_overrides(raw: Mapping[str, Any], overrides: Mapping[str, Any] | Sequence[str] | None) -> dict[str, Any]:
+    """Set dotted keys in a copy of ``raw``; a spec given as a name becomes a mapping first."""
+    result = copy.deepcopy(dict(raw))
+    if not overrides:
+        return result
+    pairs = (
+        [parse_override(o) for o in overrides]
+        if not isinstance(overrides, Mapping)
+        else list(overrides.items())
+    )
+    for dotted, value in pairs:
+        parts = dotted.split(".")
+        node = result
+        for depth, part in enumerate(parts[:-1]):
+            child = node.get(part)
+            if isinstance(child, str) and (depth == 0 and part in SPEC_KEYS):
+                child = {"name": child}
+            if child is None:
+                child = {}
+            if not isinstance(child, dict):
+                prefix = ".".join(parts[: depth + 1])
+                raise ConfigError(
+                    [Problem(dotted, value, f"{prefix} to be a section", f"{prefix} is {child!r}; set {prefix}=... directly.")]
+                )
+            node[part] = child
+            node = child
+        node[parts[-1]] = value
+    return result
+
+
+# -- loading and validation ----------------------------------------------------
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML mapping, with errors that name the file and line."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError([Problem("<file>", str(path), "an existing YAML file", "Check the path.")])
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise ConfigError(
+            [Problem("<yaml>", where, "valid YAML", f"Fix the syntax near {where}: {getattr(error, 'problem', error)}")]
+        ) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError([Problem("<root>", type(data).__name__, "a mapping of sections", "Start the file with 'task: ...'.")], str(path))
+    return data
+
+
+def _problem_from_pydantic(error: Mapping[str, Any]) -> Problem:
+    key = ".".join(str(p) for p in error["loc"]) or "<root>"
+    kind = error["type"]
+    received = error.get("input")
+    message = error.get("msg", "")
+    if kind == "extra_forbidden":
+        parent = key.rsplit(".", 1)[0] if "." in key else ""
+        fields = _fields_at(parent)
+        close = _close(key.rsplit(".", 1)[-1], fields)
+        fix = f"Remove it{'; did you mean ' + repr(close) + '?' if close else '.'} Known keys: {', '.join(fields)}."
+        return Problem(key, received, "no such key", fix)
+    if kind == "missing":
+        return Problem(key, None, "a value (the key is required)", f"Add '{key}: ...' to the config.")
+    expected = message[0].lower() + message[1:] if message else kind
+    for prefix in ("input should be ", "value should be "):
+        if expected.startswith(prefix):
+            expected = expected[len(prefix):]
+    return Problem(key, received, expected, f"Set {key} to {expected}.")
+
+
+def _fields_at(dotted: str) -> list[str]:
+    model: Any = RunConfig
+    for part in [p for p in dotted.split(".") if p]:
+        field = model.model_fields.get(part)
+        if field is None:
+            return []
+        annotation = field.annotation
+        candidates = [annotation, *getattr(annotation, "__args__", ())]
+        model = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
+        if model is None:
+            return []
+    return sorted(model.model_fields)
+
+
+def _close(name: str, options: list[str]) -> str | None:
+    import difflib
+
+    match = difflib.get_close_matches(name, options, n=1, cutoff=0.6)
+    return match[0] if match else None
+
+
+def build_config(raw: Mapping[str, Any], overrides: Any = None, source: str | None = None) -> RunConfig:
+    """Validate a raw mapping (plus overrides) into a RunConfig, reporting every problem."""
+    merged = apply_overrides(raw, overrides)
+    try:
+        return RunConfig.model_validate(merged)
+    except ValidationError as error:
+        problems = [_problem_from_pydantic(e) for e in error.errors()]
+        raise ConfigError(problems, source) from None
+
+
+def load_config(path: str | Path, overrides: Any = None) -> RunConfig:
+    """Read a YAML file into a validated RunConfig."""
+    raw = read_yaml(path)
+    config = build_config(raw, overrides, source=str(path))
+    if config.output.name is None:
+        config.output.name = Path(path).stem
+    return config
