@@ -1,0 +1,330 @@
+"""The Python API: train, evaluate, load, validate, demo — every CLI verb calls one of these.
+
+    import shendu
+    run = shendu.train("configs/mnist-cnn.yaml", overrides={"train.epochs": 2})
+    run.metrics["test"]["accuracy"]; run.model          # a plain torch.nn.Module
+    shendu.load(run.path).predict(["digit.png"])
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from shendu.config import RunConfig, build_config, load_config
+from shendu.data import DATASETS, Preprocessing
+from shendu.data.augmentation import AUGMENTATIONS
+from shendu.engine import Progress, Trainer, place, resolve_device, resolve_precision
+from shendu.errors import ConfigError, Problem
+from shendu.losses import LOSSES
+from shendu.metrics import METRICS
+from shendu.models import MODELS, build_model
+from shendu.optim import OPTIMIZERS, SCHEDULES, build_optimizer, build_schedule
+from shendu.report.plots import plot_confusion_matrix, plot_history
+from shendu.registry import Registry
+from shendu.run import RunDirectory, load_checkpoint, now
+from shendu.tasks import TASKS
+
+DEMO_CONFIG: dict[str, Any] = {
+    "task": "image-classification",
+    "seed": 0,
+    "data": {"source": "digits"},
+    "model": {"name": "cnn", "channels": [32, 64], "hidden_size": 128, "dropout": 0.25},
+    "optimizer": {"name": "adamw", "lr": 0.003, "weight_decay": 0.01},
+    "schedule": {"name": "one-cycle"},
+    "train": {"epochs": 20, "batch_size": 32},
+    "output": {"name": "demo"},
+}
+
+
+# -- configuration ----------------------------------------------------------------
+def resolve_config(config: str | Path | Mapping | RunConfig | None = None, overrides: Any = None, **fields: Any) -> RunConfig:
+    """A RunConfig from a YAML path, a mapping, a RunConfig or keyword fields, plus overrides."""
+    if isinstance(config, RunConfig):
+        raw: dict[str, Any] = config.to_dict()
+        source = None
+    elif isinstance(config, (str, Path)):
+        resolved = load_config(config, overrides=_merge(fields, overrides))
+        _check_components(resolved, str(config))
+        return resolved
+    else:
+        raw, source = dict(config or {}), None
+    raw.update(fields)
+    resolved = build_config(raw, overrides, source=source)
+    if resolved.output.name is None:
+        resolved.output.name = resolved.task
+    _check_components(resolved, source)
+    return resolved
+
+
+def _merge(fields: Mapping[str, Any], overrides: Any) -> Any:
+    if not fields:
+        return overrides
+    merged = dict(fields)
+    if isinstance(overrides, Mapping):
+        merged.update(overrides)
+    elif overrides:
+        from shendu.config import parse_override
+
+        merged.update(dict(parse_override(o) for o in overrides))
+    return merged
+
+
+def _component_problems(key: str, spec: Any, registry: Registry, context: tuple[str, ...] = ()) -> list[Problem]:
+    """Unknown names (with did-you-mean) and options the constructor does not take."""
+    if spec is None or not isinstance(spec, (str, Mapping)):
+        return []
+    name, options = Registry.split_spec(spec)
+    if name not in registry:
+        error = registry.unknown(name)
+        close = f"Did you mean {' or '.join(repr(s) for s in error.suggestions)}? " if error.suggestions else ""
+        return [Problem(f"{key}.name" if isinstance(spec, Mapping) else key, name,
+                        f"a registered {registry.kind}", f"{close}See: shendu list {registry.plural}")]
+    import inspect
+
+    signature = inspect.signature(registry.entry(name).constructor)
+    if any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values()):
+        return []
+    accepted = [p for p in signature.parameters if p not in context]
+    return [
+        Problem(f"{key}.{option}", options[option], f"an option of {registry.kind} {name!r}",
+                f"Remove it; {name!r} accepts: {', '.join(accepted) or 'no options'}.")
+        for option in options if option not in signature.parameters or option in context
+    ]
+
+
+def _check_components(config: RunConfig, source: str | None) -> None:
+    problems: list[Problem] = []
+    problems += _component_problems("task", config.task, TASKS)
+    problems += _component_problems("model", config.model, MODELS, ("input_shape", "num_outputs"))
+    problems += _component_problems("loss", config.loss, LOSSES)
+    problems += _component_problems("optimizer", config.optimizer, OPTIMIZERS, ("params",))
+    problems += _component_problems("schedule", config.schedule, SCHEDULES, ("optimizer", "total_steps", "steps_per_epoch"))
+    for index, spec in enumerate(config.data.augment):
+        problems += _component_problems(f"data.augment.{index}", spec, AUGMENTATIONS)
+    if config.data.source is not None and config.data.source not in DATASETS:
+        problems += _component_problems("data.source", config.data.source, DATASETS)
+    for index, name in enumerate(config.metrics or []):
+        problems += _component_problems(f"metrics.{index}", name, METRICS)
+    if config.data.source is None and config.data.path is None:
+        problems.append(Problem("data", None, "data.source or data.path",
+                                "Set data.source=digits (shendu list datasets) or data.path=PATH."))
+    if problems:
+        raise ConfigError(problems, source)
+
+
+def validate(config: str | Path | Mapping | RunConfig, overrides: Any = None) -> RunConfig:
+    """Check a config without running anything; raises ConfigError listing every problem."""
+    return resolve_config(config, overrides)
+
+
+# -- a run --------------------------------------------------------------------------
+class Run:
+    """A trained run: its directory, config, model, metrics and ``predict``."""
+
+    def __init__(self, path: str | Path, config: RunConfig, model: torch.nn.Module, preprocessing: Preprocessing,
+                 summary: dict | None = None):
+        self.path, self.config, self.model = Path(path), config, model
+        self.preprocessing, self.summary = preprocessing, summary or {}
+        self.task = TASKS.get(config.task)
+        self.device = next(model.parameters()).device
+
+    @property
+    def metrics(self) -> dict[str, dict[str, float]]:
+        """Final metrics per split of the best checkpoint, e.g. ``run.metrics["test"]["accuracy"]``."""
+        return self.summary.get("metrics", {})
+
+    @property
+    def history(self) -> list[dict]:
+        return RunDirectory(self.path).history()
+
+    def predict(self, inputs: Any, batch_size: int = 256) -> list[dict[str, Any]]:
+        """Predict for image files, CSV rows / a DataFrame, or raw arrays.
+
+        Returns one dict per input: ``{"label", "probability", "probabilities"}``
+        for classification, ``{target_name: value}`` for regression.
+        """
+        encoded = self.preprocessing.encode_inputs(inputs)
+        outputs = self.task.outputs(self.model, encoded, batch_size, self.device)
+        return self.task.describe(outputs, self.preprocessing)
+
+    def __repr__(self) -> str:
+        return f"Run({str(self.path)!r})"
+
+
+def load(path: str | Path, checkpoint: str = "best", device: str = "cpu") -> Run:
+    """Open a finished (or interrupted) run: its model from ``checkpoint`` (best, else last)."""
+    run_dir = RunDirectory.open(path)
+    config = load_config(run_dir.config_path)
+    config.output.name = None
+    data_info = run_dir.read_json("data.json")
+    preprocessing = Preprocessing.from_dict(data_info["preprocessing"])
+    task = TASKS.get(config.task)
+    schema = data_info["schema"]
+    spec = config.model if config.model is not None else task.default_models[schema["input_kind"]]
+    model = build_model(spec, tuple(schema["input_shape"]), schema["num_outputs"])
+    which = checkpoint if run_dir.checkpoint(checkpoint).exists() else "last"
+    state, _, _ = load_checkpoint(run_dir.checkpoint(which))
+    model.load_state_dict(state)
+    model.to(resolve_device(device)).eval()
+    summary = json.loads((run_dir.path / "summary.json").read_text()) if (run_dir.path / "summary.json").exists() else {}
+    return Run(run_dir.path, config, model, preprocessing, summary)
+
+
+def data_overrides(data: str | Path | None, config_source: str | None = None) -> dict[str, Any]:
+    """``--data X``: a registered dataset name selects it; anything else is a path."""
+    if data is None:
+        return {}
+    text = str(data)
+    if text in DATASETS and not Path(text).exists():
+        return {"data.source": text, "data.path": None}
+    source = config_source if config_source in DATASETS and DATASETS.entry(config_source).tags.get("reads_path", True) else None
+    return {"data.path": text, "data.source": source}
+
+
+def _monitor(config: RunConfig, task: Any) -> tuple[str, str]:
+    if config.train.monitor is None:
+        return task.monitor()
+    name = config.train.monitor.rpartition(".")[2]
+    higher = METRICS.entry(name).tags.get("higher_is_better", True) if name in METRICS else False
+    return config.train.monitor, "max" if higher else "min"
+
+
+def _schema(task: Any, bundle: Any) -> dict[str, Any]:
+    return {"input_kind": bundle.input_kind, "input_shape": list(bundle.input_shape),
+            "num_outputs": task.num_outputs(bundle), "class_names": bundle.class_names,
+            "target_names": bundle.target_names, "feature_names": bundle.feature_names}
+
+
+def train(config: str | Path | Mapping | RunConfig | None = None, *, overrides: Any = None,
+          resume: str | Path | None = None, output_dir: str | Path | None = None,
+          progress: str | None = None, **fields: Any) -> Run:
+    """Train from a config (path, mapping or RunConfig) or keyword fields; return the Run.
+
+    Args:
+        config: ``"configs/mnist-cnn.yaml"``, a mapping, or a RunConfig.
+        overrides: ``{"train.epochs": 2}`` or ``["train.epochs=2"]``.
+        resume: a run directory to continue exactly where it stopped.
+        output_dir: parent directory of the run (sets ``output.dir``).
+        progress: "bar", "lines" or "none" (sets ``train.progress``).
+        **fields: top-level config sections, e.g. ``task="regression", data={"source": "diabetes"}``.
+    """
+    started_at, clock = now(), time.perf_counter()
+    extra = {k: v for k, v in (("output.dir", str(output_dir) if output_dir else None), ("train.progress", progress)) if v}
+    if resume is not None:
+        run_dir = RunDirectory.open(resume)
+        config = load_config(run_dir.config_path, overrides=_merge(extra, overrides))
+    else:
+        config = resolve_config(config, _merge(extra, overrides), **fields)
+        run_dir = None
+    task = TASKS.get(config.task)
+    device = resolve_device(config.train.device)
+    torch.manual_seed(config.seed)
+    bundle = task.load_data(config.data, config.seed)
+    data_seconds = time.perf_counter() - clock
+    torch.manual_seed(config.seed)  # initial weights depend on the seed only
+    model = task.build_model(config.model, bundle).to(device)
+    loss_fn = task.build_loss(config.loss).to(device)
+    optimizer = build_optimizer(config.optimizer, model)
+    trainer_progress = Progress(config.train.progress)
+    if run_dir is None:
+        run_dir = RunDirectory.create(config.output.dir, config.output.name or config.task)
+        run_dir.config_path.write_text(config.to_yaml())
+        run_dir.write_manifest(config.seed, bundle.description, started_at)
+        run_dir.write_json("data.json", {"schema": _schema(task, bundle), "preprocessing": bundle.preprocessing.to_dict()})
+    trainer_progress.message(f"run: {run_dir.path}  ({len(bundle.train)} train / {len(bundle.val)} val / "
+                             f"{len(bundle.test) if bundle.test is not None else 0} test samples, device {device})")
+    train_data = place((bundle.train.inputs, bundle.train.targets), device)
+    val = type(bundle.val)(*place((bundle.val.inputs, bundle.val.targets), device))
+    precision = resolve_precision(config.train.precision, device)
+    eval_batch = config.train.eval_batch_size or max(256, config.train.batch_size)
+
+    def evaluate_val(current: torch.nn.Module) -> dict[str, float]:
+        metrics = task.evaluate(current, val, loss_fn, bundle, eval_batch, device, precision)
+        metrics.pop("confusion_matrix", None)
+        return metrics
+
+    monitor, mode = _monitor(config, task)
+    trainer = Trainer(model, task.make_step(loss_fn, config.data.augment), train_data, optimizer,
+                      config=config.train, seed=config.seed, device=device, evaluate=evaluate_val,
+                      monitor=monitor, monitor_mode=mode, run=run_dir, progress=trainer_progress)
+    steps = trainer.steps_per_epoch
+    trainer.schedule = build_schedule(config.schedule, optimizer, steps * config.train.epochs, steps)
+    result = trainer.fit(resume=resume is not None)
+    return _finish(run_dir, config, task, bundle, model, loss_fn, result, device, precision, eval_batch,
+                   trainer_progress, {"data": data_seconds, "started": clock})
+
+
+def _finish(run_dir, config, task, bundle, model, loss_fn, result, device, precision, eval_batch, progress, timing) -> Run:
+    """Evaluate the best checkpoint on val and test; write plots, summary.json; print the table."""
+    which = "best" if run_dir.checkpoint("best").exists() else "last"
+    state, _, _ = load_checkpoint(run_dir.checkpoint(which))
+    model.load_state_dict(state)
+    evaluate_started = time.perf_counter()
+    metrics, matrices = {}, {}
+    for split_name in ("val", "test"):
+        split = getattr(bundle, split_name)
+        if split is None:
+            continue
+        values = task.evaluate(model, split, loss_fn, bundle, eval_batch, device, precision)
+        if "confusion_matrix" in values:
+            matrices[split_name] = values.pop("confusion_matrix")
+        metrics[split_name] = values
+    evaluate_seconds = time.perf_counter() - evaluate_started
+    history = run_dir.history()
+    summary = {
+        "task": config.task, "checkpoint": which, "metrics": metrics,
+        "best_epoch": result.best_epoch, "monitor": result.monitor, "best_value": result.best_value,
+        "epochs_run": len(history), "steps": result.global_step, "stopped_early": result.stopped_early,
+        "seconds": {"data": round(timing["data"], 3), "train": round(result.train_seconds, 3),
+                    "evaluate": round(evaluate_seconds, 3), "total": round(time.perf_counter() - timing["started"], 3)},
+    }
+    if matrices:
+        summary["confusion_matrix"] = {"class_names": bundle.class_names, **matrices}
+    if config.output.plots:
+        plot_history(history, run_dir.plots)
+        for split_name, matrix in matrices.items():
+            plot_confusion_matrix(matrix, bundle.class_names, run_dir.plots / f"confusion-matrix-{split_name}.png", split_name)
+    run_dir.write_json("summary.json", summary)
+    run_dir.update_manifest(finished=now())
+    progress.message(summary_table(summary))
+    return Run(run_dir.path, config, model, bundle.preprocessing, summary)
+
+
+def summary_table(summary: Mapping[str, Any]) -> str:
+    """The final table: one row per split, one column per metric."""
+    metrics = summary.get("metrics", {})
+    names = list(dict.fromkeys(n for values in metrics.values() for n in values))
+    rows = [["split", *names]] + [[split, *(f"{values.get(n, float('nan')):.4f}" for n in names)] for split, values in metrics.items()]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.rjust(w) for cell, w in zip(row, widths)) for row in rows]
+    seconds = summary.get("seconds", {})
+    lines.append(f"best epoch {summary.get('best_epoch')} by {summary.get('monitor')}; "
+                 f"train {seconds.get('train', 0):.1f} s, total {seconds.get('total', 0):.1f} s")
+    return "\n".join(lines)
+
+
+def evaluate(run: str | Path | Run, data: str | Path | None = None, split: str = "test", batch_size: int = 256) -> dict[str, Any]:
+    """Metrics of a run's best model on a split of its data (or of other data via ``data``)."""
+    run = run if isinstance(run, Run) else load(run)
+    if split not in ("train", "val", "test"):
+        raise ValueError(f"split must be train, val or test; received {split!r}.")
+    config = build_config(run.config.to_dict(), data_overrides(data, run.config.data.source))
+    bundle = run.task.load_data(config.data, config.seed, preprocessing=run.preprocessing)
+    chosen = getattr(bundle, split)
+    if chosen is None:
+        raise ValueError(f"the data has no {split} split. Use --split val.")
+    loss_fn = run.task.build_loss(config.loss).to(run.device)
+    metrics = run.task.evaluate(run.model, chosen, loss_fn, bundle, batch_size, run.device)
+    RunDirectory(run.path).write_json(f"predictions/evaluation-{split}.json", {"data": bundle.description, "metrics": metrics})
+    return metrics
+
+
+def demo(output_dir: str | Path = "runs", progress: str | None = None) -> Run:
+    """Train the embedded default: a CNN on scikit-learn's bundled digits, report and all."""
+    return train(DEMO_CONFIG, output_dir=output_dir, progress=progress)

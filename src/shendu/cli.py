@@ -1,0 +1,225 @@
+"""The command line: each verb parses its arguments, calls one API function and prints.
+
+    shendu train configs/mnist-cnn.yaml --data ../shared/data/mnist train.epochs=3
+    shendu train --resume runs/mnist-cnn-0001
+    shendu evaluate runs/mnist-cnn-0001 [--data PATH] [--split test]
+    shendu predict runs/mnist-cnn-0001 img1.png img2.png [--out preds.csv]
+    shendu list [models|losses|...]
+    shendu validate configs/my.yaml
+    shendu demo
+    shendu env
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from shendu.errors import ShenduError
+
+
+def _registries() -> dict:
+    from shendu.data import DATASETS
+    from shendu.data.augmentation import AUGMENTATIONS
+    from shendu.losses import LOSSES
+    from shendu.metrics import METRICS
+    from shendu.models import MODELS
+    from shendu.nn import ACTIVATIONS, INITIALIZERS
+    from shendu.optim import OPTIMIZERS, SCHEDULES
+    from shendu.tasks import TASKS
+
+    registries = (TASKS, MODELS, LOSSES, OPTIMIZERS, SCHEDULES, ACTIVATIONS, INITIALIZERS, METRICS, DATASETS, AUGMENTATIONS)
+    return {r.plural: r for r in registries}
+
+
+def _table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:
+    rows = [list(header)] + [list(r) for r in rows]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header) - 1)]
+    lines = ["  ".join([c.ljust(w) for c, w in zip(r[:-1], widths)] + [r[-1]]) for r in rows]
+    lines.insert(1, "  ".join(["-" * w for w in widths] + ["-" * len(header[-1])]))
+    return "\n".join(lines)
+
+
+def command_list(args: argparse.Namespace) -> int:
+    registries = _registries()
+    if args.kind is None:
+        print(_table([(k, str(len(r)), ", ".join(r.names()[:6]) + (", ..." if len(r) > 6 else "")) for k, r in registries.items()],
+                     ("kind", "count", "names")))
+        print("\nshendu list <kind> shows one kind with summaries.")
+        return 0
+    if args.kind not in registries:
+        import difflib
+
+        close = difflib.get_close_matches(args.kind, list(registries), n=2)
+        hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        print(f"error: unknown kind {args.kind!r}.{hint} Kinds: {', '.join(registries)}", file=sys.stderr)
+        return 2
+    print(_table(registries[args.kind].table(), ("name", "summary")))
+    return 0
+
+
+def _split_overrides(values: Sequence[str]) -> tuple[str | None, list[str]]:
+    config = None
+    overrides = []
+    for value in values:
+        if "=" in value:
+            overrides.append(value)
+        elif config is None:
+            config = value
+        else:
+            raise ShenduError(f"expected one config file and key=value overrides; received a second file {value!r}.")
+    return config, overrides
+
+
+def command_train(args: argparse.Namespace) -> int:
+    from shendu import api
+    from shendu.config import parse_override, read_yaml
+
+    config_path, overrides = _split_overrides(args.arguments)
+    merged = dict(parse_override(o) for o in overrides)
+    if args.task:
+        merged["task"] = args.task
+    if args.model:
+        merged["model"] = args.model
+    if args.data is not None:
+        source = (read_yaml(config_path).get("data") or {}).get("source") if config_path else None
+        merged.update(api.data_overrides(args.data, source))
+    run = api.train(config_path, overrides=merged, resume=args.resume, output_dir=args.output_dir, progress=args.progress)
+    print(f"run directory: {run.path}")
+    return 0
+
+
+def command_evaluate(args: argparse.Namespace) -> int:
+    from shendu import api
+    from shendu.engine.progress import format_metrics
+
+    metrics = api.evaluate(args.run, data=args.data, split=args.split)
+    matrix = metrics.pop("confusion_matrix", None)
+    print(f"{args.split}: {format_metrics(metrics)}")
+    if matrix is not None:
+        print("confusion matrix (rows true, columns predicted):")
+        for row in matrix:
+            print("  " + " ".join(f"{v:5d}" for v in row))
+    return 0
+
+
+def command_predict(args: argparse.Namespace) -> int:
+    from shendu import api
+
+    run = api.load(args.run, checkpoint=args.checkpoint)
+    inputs: object = args.inputs
+    if len(args.inputs) == 1 and args.inputs[0].lower().endswith(".csv"):
+        inputs = args.inputs[0]
+        names = None
+    else:
+        names = args.inputs
+    predictions = run.predict(inputs)
+    names = names or [str(i) for i in range(len(predictions))]
+    rows = []
+    for name, prediction in zip(names, predictions):
+        row = {"input": name}
+        row.update({k: v for k, v in prediction.items() if k != "probabilities"})
+        rows.append(row)
+    out = Path(args.out) if args.out else run.path / "predictions" / "predictions.csv"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    for row in rows[:50]:
+        print("  ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
+    if len(rows) > 50:
+        print(f"... {len(rows) - 50} more")
+    print(f"predictions written to {out}")
+    return 0
+
+
+def command_validate(args: argparse.Namespace) -> int:
+    from shendu import api
+
+    config = api.validate(args.config, overrides=args.overrides)
+    print(f"{args.config}: valid ({config.task}, model {(config.model or {}).get('name', 'task default')})")
+    return 0
+
+
+def command_demo(args: argparse.Namespace) -> int:
+    from shendu import api
+
+    run = api.demo(output_dir=args.output_dir, progress=args.progress)
+    accuracy = run.metrics.get("test", {}).get("accuracy")
+    print(f"digits test accuracy: {accuracy:.4f}")
+    print(f"report: {run.path} (summary.json, plots/, metrics.jsonl, checkpoints/)")
+    return 0
+
+
+def command_env(args: argparse.Namespace) -> int:
+    from shendu.run import environment
+
+    for key, value in environment().items():
+        print(f"{key}: {value}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="shendu", description="Deep learning end to end: train, evaluate, predict.")
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="{train,evaluate,predict,list,validate,demo,env}")
+
+    train = verbs.add_parser("train", help="train from a config file and/or key=value overrides")
+    train.add_argument("arguments", nargs="*", help="CONFIG.yaml and/or key.path=value overrides")
+    train.add_argument("--task", help="task name (shendu list tasks)")
+    train.add_argument("--data", help="dataset name (shendu list datasets) or a path")
+    train.add_argument("--model", help="model name (shendu list models)")
+    train.add_argument("--resume", metavar="RUN", help="continue a run directory exactly where it stopped")
+    train.add_argument("--output-dir", help="parent directory of the run (output.dir)")
+    train.add_argument("--progress", choices=["auto", "bar", "lines", "none"])
+    train.set_defaults(handler=command_train)
+
+    evaluate = verbs.add_parser("evaluate", help="metrics of a run's best model on a split")
+    evaluate.add_argument("run")
+    evaluate.add_argument("--data", help="other data to evaluate on (a path or dataset name)")
+    evaluate.add_argument("--split", default="test", choices=["train", "val", "test"])
+    evaluate.set_defaults(handler=command_evaluate)
+
+    predict = verbs.add_parser("predict", help="predict for image files or a CSV of rows")
+    predict.add_argument("run")
+    predict.add_argument("inputs", nargs="+", help="image files, or one CSV file of feature rows")
+    predict.add_argument("--out", help="CSV to write (default RUN/predictions/predictions.csv)")
+    predict.add_argument("--checkpoint", default="best", choices=["best", "last"])
+    predict.set_defaults(handler=command_predict)
+
+    listing = verbs.add_parser("list", help="registered components of a kind")
+    listing.add_argument("kind", nargs="?")
+    listing.set_defaults(handler=command_list)
+
+    validate = verbs.add_parser("validate", help="report every problem of a config at once; runs nothing")
+    validate.add_argument("config")
+    validate.add_argument("overrides", nargs="*")
+    validate.set_defaults(handler=command_validate)
+
+    demo = verbs.add_parser("demo", help="train a CNN on the bundled digits and print where its report is")
+    demo.add_argument("--output-dir", default="runs")
+    demo.add_argument("--progress", choices=["auto", "bar", "lines", "none"])
+    demo.set_defaults(handler=command_demo)
+
+    env = verbs.add_parser("env", help="versions to paste into a bug report")
+    env.set_defaults(handler=command_env)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except (ShenduError, KeyError, ValueError, FileNotFoundError) as error:
+        if not isinstance(error, ShenduError) and "--debug" in sys.argv:
+            raise
+        message = error.args[0] if isinstance(error, KeyError) and error.args else str(error)
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,21 @@
+"""The registries of ``shendu.data``: dataset sources and batch augmentations.
+
+Kept in its own small module so that family modules (``sources``, ``tabular``,
+``images``, ``augmentation``) can register into them without import cycles.
+"""
+
+from __future__ import annotations
+
+from shendu.registry import Registry
+
+DATASETS = Registry("dataset", "datasets")
+"""Dataset sources: ``constructor(config, *, target_kind) -> RawData`` (see ``shendu.data.splits``).
+
+Entries carry the tags ``input_kind`` ("image" or "tabular") and
+``target_kinds`` (a tuple drawn from "classification" and "regression").
+"""
+
+AUGMENTATIONS = Registry("augmentation", "augmentations")
+"""Batch augmentations: ``constructor(**options) -> callable(batch (B, C, H, W)) -> batch``."""
+
+__all__ = ["DATASETS", "AUGMENTATIONS"]

@@ -1,0 +1,280 @@
+"""The training loop: ``fit`` owns epochs, accumulation, clipping, checkpoints and resume.
+
+The engine knows nothing about any task: it gets a model, a step function
+``step(model, batch) -> loss`` and tensors to batch, plus an ``evaluate``
+function returning validation metrics. Per step it does only the model's own
+work: the loss is written into a preallocated device tensor, never read back
+with ``.item()``; the progress bar and the NaN check read it at refresh and at
+epoch end.
+
+Resume is exact: a checkpoint holds the model, optimizer, schedule, RNG
+states, epoch, position inside the epoch and the per-batch losses so far; the
+epoch's batch order is recomputed from ``(seed, epoch)``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from shendu.config import TrainConfig
+from shendu.data.batching import BatchSampler, take
+from shendu.engine.device import autocast, resolve_precision, to_device
+from shendu.engine.early_stopping import EarlyStopping, improves
+from shendu.engine.progress import Progress
+from shendu.errors import TrainingDivergedError
+from shendu.run import RunDirectory, load_checkpoint, save_checkpoint
+
+Step = Callable[[nn.Module, tuple[torch.Tensor, ...]], torch.Tensor]
+Evaluate = Callable[[nn.Module], dict[str, float]]
+
+
+@dataclass
+class FitResult:
+    """What ``fit`` returns: the per-epoch history and where the best epoch was."""
+
+    history: list[dict] = field(default_factory=list)
+    best_epoch: int | None = None
+    best_value: float | None = None
+    monitor: str | None = None
+    stopped_early: bool = False
+    train_seconds: float = 0.0
+    global_step: int = 0
+
+
+@dataclass
+class _State:
+    epoch: int = 0  # epochs finished
+    batch: int = 0  # micro-batches finished inside the current epoch
+    global_step: int = 0  # optimizer steps taken
+    best_value: float | None = None
+    best_epoch: int | None = None
+    early_stopping: dict | None = None
+    train_seconds: float = 0.0
+    stopped_early: bool = False
+
+
+def rng_state(device: torch.device) -> dict[str, Any]:
+    state: dict[str, Any] = {"torch": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def set_rng_state(state: dict[str, Any], device: torch.device) -> None:
+    torch.set_rng_state(state["torch"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+class Trainer:
+    """Runs ``fit``; one object so that checkpointing sees the whole state."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        step: Step,
+        train_data: Sequence[torch.Tensor],
+        optimizer: torch.optim.Optimizer,
+        *,
+        config: TrainConfig,
+        seed: int,
+        device: torch.device,
+        schedule: torch.optim.lr_scheduler.LRScheduler | None = None,
+        evaluate: Evaluate | None = None,
+        monitor: str | None = None,
+        monitor_mode: str = "min",
+        run: RunDirectory | None = None,
+        progress: Progress | None = None,
+    ):
+        self.model, self.step, self.data = model, step, tuple(train_data)
+        self.optimizer, self.schedule, self.evaluate = optimizer, schedule, evaluate
+        self.config, self.seed, self.device, self.run = config, seed, device, run
+        self.monitor, self.monitor_mode = monitor, monitor_mode
+        self.progress = progress or Progress(config.progress)
+        self.sampler = BatchSampler(len(self.data[0]), config.batch_size, shuffle=True, seed=seed, drop_last=config.drop_last)
+        self.num_batches = len(self.sampler)
+        self.accumulate = config.accumulate_steps
+        self.steps_per_epoch = math.ceil(self.num_batches / self.accumulate)
+        self.precision = resolve_precision(config.precision, device)
+        self.scaler = torch.amp.GradScaler(device.type) if self.precision == "fp16" else None
+        self.forward_model = torch.compile(model) if config.compile else model
+        self.state = _State()
+        self.losses = torch.zeros(self.num_batches, device=device)
+        early = config.early_stopping
+        self.early_stopping = None
+        if early is not None:
+            early_monitor = early.monitor or monitor
+            mode = early.mode if early.mode != "auto" else (monitor_mode if early_monitor == monitor else _mode_of(early_monitor))
+            self.early_stopping = EarlyStopping(early_monitor, mode, early.patience, early.min_delta)
+
+    # -- checkpoints ----------------------------------------------------------
+    def _training_state(self) -> dict[str, Any]:
+        return {
+            "optimizer": self.optimizer.state_dict(),
+            "schedule": self.schedule.state_dict() if self.schedule is not None else None,
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+            "rng": rng_state(self.device),
+            "losses": self.losses,
+        }
+
+    def _progress_state(self) -> dict[str, Any]:
+        state = dict(vars(self.state))
+        state["early_stopping"] = self.early_stopping.state_dict() if self.early_stopping else None
+        return state
+
+    def save(self, which: str) -> None:
+        if self.run is not None:
+            save_checkpoint(self.run.checkpoint(which), self.model.state_dict(), self._training_state(), self._progress_state())
+
+    def restore(self, which: str = "last") -> None:
+        """Continue from a checkpoint of this run (model, optimizer, schedule, RNG, position)."""
+        model_state, training, state = load_checkpoint(self.run.checkpoint(which))
+        self.model.load_state_dict(model_state)
+        self.optimizer.load_state_dict(training["optimizer"])
+        if self.schedule is not None and training.get("schedule") is not None:
+            self.schedule.load_state_dict(training["schedule"])
+        if self.scaler is not None and training.get("scaler"):
+            self.scaler.load_state_dict(training["scaler"])
+        set_rng_state(training["rng"], self.device)
+        self.losses.copy_(training["losses"].to(self.device))
+        early = state.pop("early_stopping", None)
+        self.state = _State(**state)
+        if self.early_stopping is not None and early is not None:
+            self.early_stopping.load_state_dict(early)
+        self.run.truncate_log(self.state.epoch)
+
+    def _last_checkpoint(self) -> str | None:
+        if self.run is None:
+            return None
+        path = self.run.checkpoint("last")
+        return str(path) if path.exists() else None
+
+    # -- the loop ---------------------------------------------------------------
+    def _check_finite(self, upto: int) -> None:
+        losses = self.losses[:upto]
+        finite = torch.isfinite(losses)
+        if bool(finite.all()):
+            return
+        first = int((~finite).nonzero()[0])
+        step = self.state.global_step - (upto - first - 1) // self.accumulate
+        raise TrainingDivergedError(step, self.state.epoch + 1, float(losses[first]), self._last_checkpoint())
+
+    def _optimizer_step(self) -> None:
+        config = self.config
+        if self.scaler is not None:
+            self.scaler.unscale_(self.optimizer)
+        if config.clip_grad_value is not None:
+            nn.utils.clip_grad_value_(self.model.parameters(), config.clip_grad_value)
+        if config.clip_grad_norm is not None:
+            nn.utils.clip_grad_norm_(self.model.parameters(), config.clip_grad_norm)
+        if self.scaler is not None:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.schedule is not None:
+            self.schedule.step()
+        self.state.global_step += 1
+
+    def _train_epoch(self, epoch: int) -> None:
+        state, config = self.state, self.config
+        start = state.batch
+        if start == 0:
+            self.losses.zero_()
+        self.model.train()
+        self.progress.start_epoch(epoch, config.epochs, self.num_batches, config.batch_size, start)
+        every = config.checkpoint_every_steps
+        last = self.num_batches - 1
+        for number, indices in enumerate(self.sampler.batches(epoch, start), start):
+            batch = to_device(take(self.data, indices), self.device)
+            with autocast(self.precision, self.device):
+                loss = self.step(self.forward_model, batch)
+            scaled = loss / self.accumulate
+            (self.scaler.scale(scaled) if self.scaler is not None else scaled).backward()
+            self.losses[number] = loss.detach()
+            if (number + 1) % self.accumulate == 0 or number == last:
+                self._optimizer_step()
+                state.batch = number + 1
+                if every and state.global_step % every == 0 and number != last:
+                    self._check_finite(number + 1)
+                    self.save("last")
+            self.progress.update(number, self.losses)
+        self._check_finite(self.num_batches)
+
+    def fit(self, resume: bool = False) -> FitResult:
+        if resume:
+            self.restore("last")
+        state, config = self.state, self.config
+        result = FitResult(monitor=self.monitor)
+        for epoch in range(state.epoch, config.epochs):
+            if state.stopped_early:
+                break
+            started = time.perf_counter()
+            samples = (self.num_batches - state.batch) * config.batch_size
+            self._train_epoch(epoch)
+            train_seconds = time.perf_counter() - started
+            state.train_seconds += train_seconds
+            record: dict[str, Any] = {
+                "epoch": epoch + 1, "step": state.global_step,
+                "lr": self.optimizer.param_groups[0]["lr"],
+                "train": {"loss": float(self.losses.mean())},
+            }
+            if self.evaluate is not None:
+                record["val"] = self.evaluate(self.model)
+            record["seconds"] = time.perf_counter() - started
+            record["samples_per_second"] = min(samples, len(self.data[0])) / max(train_seconds, 1e-9)
+            state.epoch, state.batch = epoch + 1, 0
+            improved = self._update_best(record)
+            if self.early_stopping is not None:
+                state.stopped_early = self.early_stopping.update(_lookup(record, self.early_stopping.monitor))
+            if self.run is not None:
+                self.run.log(record)
+                if improved:
+                    self.save("best")
+                self.save("last")
+            self.progress.end_epoch(record, self.monitor, improved)
+            if state.stopped_early:
+                self.progress.message(
+                    f"Early stopping: {self.early_stopping.monitor} did not improve by more than "
+                    f"{self.early_stopping.min_delta} for {self.early_stopping.patience} epochs."
+                )
+        result.history = self.run.history() if self.run is not None else []
+        result.best_epoch, result.best_value = state.best_epoch, state.best_value
+        result.stopped_early, result.train_seconds = state.stopped_early, state.train_seconds
+        result.global_step = state.global_step
+        return result
+
+    def _update_best(self, record: dict) -> bool:
+        if self.monitor is None:
+            return False
+        value = _lookup(record, self.monitor)
+        if improves(value, self.state.best_value, self.monitor_mode):
+            self.state.best_value, self.state.best_epoch = value, record["epoch"]
+            return True
+        return False
+
+
+def _lookup(record: dict, monitor: str) -> float | None:
+    split, _, name = monitor.partition(".")
+    if split not in record or name not in record[split]:
+        known = [f"{s}.{k}" for s in ("train", "val") for k in record.get(s, {})]
+        raise ValueError(f"monitor {monitor!r} is not logged; expected one of {known}. Set train.monitor to one of them.")
+    return record[split][name]
+
+
+def _mode_of(monitor: str) -> str:
+    name = monitor.rpartition(".")[2]
+    return "min" if name in {"loss", "mse", "mae", "rmse", "perplexity"} or name.endswith("loss") else "max"
+
+
+def fit(model: nn.Module, step: Step, train_data: Sequence[torch.Tensor], optimizer: torch.optim.Optimizer, *, resume: bool = False, **options: Any) -> FitResult:
+    """Train ``model`` with ``step`` on ``train_data``; see :class:`Trainer` for options."""
+    return Trainer(model, step, train_data, optimizer, **options).fit(resume=resume)

@@ -1,0 +1,15 @@
+"""The registries of ``shendu.nn``: activations and weight initialisers.
+
+Kept in their own module so that the family modules (``activations``,
+``initializers``) can import them without an import cycle through the
+package ``__init__``.
+"""
+
+from __future__ import annotations
+
+from shendu.registry import Registry
+
+ACTIVATIONS = Registry("activation", "activations")
+INITIALIZERS = Registry("initializer", "initializers")
+
+__all__ = ["ACTIVATIONS", "INITIALIZERS"]

@@ -1,0 +1,110 @@
+"""The registries of ``shendu.optim`` (optimizers, schedules) and their option checks.
+
+Kept in their own module so that the family modules (``optimizers``,
+``schedules``) can import them without an import cycle through the package
+``__init__``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from shendu.errors import ConfigError, Problem
+from shendu.registry import Entry, Registry
+
+OPTIMIZERS = Registry("optimizer", "optimizers")
+SCHEDULES = Registry("schedule", "schedules")
+
+
+def check_number(
+    section: str,
+    name: str,
+    key: str,
+    value: Any,
+    *,
+    minimum: float = 0.0,
+    maximum: float | None = None,
+    positive: bool = False,
+    example: str,
+) -> float:
+    """Return ``value`` as a float if it is a number in range, else raise a ConfigError.
+
+    The range is ``minimum <= value`` (``> 0`` when ``positive``) and
+    ``value < maximum`` when a maximum is given. ``section`` is the config key
+    ("optimizer", "schedule") used in the message.
+    """
+    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    in_range = is_number and value >= minimum and not (positive and value <= 0)
+    if in_range and maximum is not None:
+        in_range = value < maximum
+    if not in_range:
+        low = "> 0" if positive else f">= {minimum}"
+        expected = f"a number {low}" + (f" and < {maximum}" if maximum is not None else "")
+        raise ConfigError(
+            [Problem(f"{section}.{key}", value, expected, f"Set {{name: {name}, {key}: {example}}}.")]
+        )
+    return float(value)
+
+
+def check_betas(name: str, betas: Any) -> tuple[float, float]:
+    """Adam-family ``betas``: two numbers in [0, 1); YAML/JSON lists become a tuple."""
+    ok = (
+        isinstance(betas, (list, tuple))
+        and len(betas) == 2
+        and all(isinstance(b, (int, float)) and not isinstance(b, bool) and 0 <= b < 1 for b in betas)
+    )
+    if not ok:
+        raise ConfigError(
+            [
+                Problem(
+                    "optimizer.betas",
+                    betas,
+                    "two numbers in [0, 1): the decay rates of the first and second moments",
+                    f"Set {{name: {name}, betas: [0.9, 0.999]}}.",
+                )
+            ]
+        )
+    return float(betas[0]), float(betas[1])
+
+
+def check_option_names(
+    section: str, entry: Entry, options: Mapping[str, Any], supplied: Iterable[str] = ()
+) -> None:
+    """Raise a ConfigError listing every option ``entry``'s constructor does not take.
+
+    ``supplied`` are the arguments shendu passes itself (``params``,
+    ``total_steps``): they are neither offered as suggestions nor accepted
+    from a config.
+    """
+    parameters = inspect.signature(entry.constructor).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return
+    supplied = set(supplied)
+    accepted = [key for key in parameters if key not in supplied]
+    problems = []
+    for key in options:
+        if key in accepted:
+            continue
+        if key in supplied:
+            fix = f"Remove it: shendu sets {key} itself."
+        else:
+            close = difflib.get_close_matches(key, accepted, n=1)
+            hint = f"Did you mean {close[0]!r}? " if close else ""
+            fix = f"{hint}Options of {entry.name!r}: {', '.join(accepted) or 'none'}."
+        problems.append(Problem(f"{section}.{key}", options[key], f"an option of {section} {entry.name!r}", fix))
+    if problems:
+        raise ConfigError(problems)
+
+
+def default_of(entry: Entry, key: str, fallback: Any = None) -> Any:
+    """The default value of ``key`` in ``entry``'s constructor, or ``fallback``."""
+    parameter = inspect.signature(entry.constructor).parameters.get(key)
+    if parameter is None or parameter.default is inspect.Parameter.empty:
+        return fallback
+    return parameter.default
+
+
+__all__ = ["OPTIMIZERS", "SCHEDULES", "check_betas", "check_number", "check_option_names", "default_of"]

@@ -1,0 +1,147 @@
+"""What every supervised task shares: schema checks, model/loss building, step, evaluation.
+
+A task binds a data schema (input kind, classes or targets) to a default model,
+a loss, metrics and the meaning of a prediction. Tasks whose training is not one
+loss on one optimizer (GANs, reinforcement learning) will bring their own step
+or loop but keep the same ``prepare``/``evaluate``/``predict`` surface.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from shendu.data import DataBundle, Split, load_data
+from shendu.data.augmentation import build_augmentation
+from shendu.data.batching import BatchSampler, take
+from shendu.engine.device import autocast, to_device
+from shendu.losses import LOSSES
+from shendu.metrics import build_metrics, confusion_matrix, default_monitor
+from shendu.models import build_model
+
+
+@dataclass
+class SupervisedTask:
+    """A task trained by one loss on (inputs, targets) pairs.
+
+    Args:
+        name: registry name, e.g. "image-classification".
+        target_kind: "classification" or "regression".
+        input_kinds: accepted input kinds ("image", "tabular").
+        default_models: default model spec per input kind.
+        default_loss: loss spec used when the config sets none.
+    """
+
+    name: str
+    target_kind: str
+    input_kinds: tuple[str, ...]
+    default_models: dict[str, Any]
+    default_loss: Any
+    summary: str = ""
+    metric_kind: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.metric_kind = self.target_kind
+
+    # -- data and components ------------------------------------------------
+    def load_data(self, data_config, seed: int, preprocessing=None) -> DataBundle:
+        bundle = load_data(data_config, target_kind=self.target_kind, seed=seed, preprocessing=preprocessing)
+        if bundle.input_kind not in self.input_kinds:
+            raise ValueError(
+                f"task {self.name!r} expects {' or '.join(self.input_kinds)} inputs; the data "
+                f"({bundle.description.get('source')}) has {bundle.input_kind} inputs. "
+                f"Choose a task for {bundle.input_kind} data (shendu list tasks)."
+            )
+        return bundle
+
+    def num_outputs(self, bundle: DataBundle) -> int:
+        if self.target_kind == "classification":
+            return len(bundle.class_names)
+        return len(bundle.target_names)
+
+    def build_model(self, spec: Any, bundle: DataBundle) -> nn.Module:
+        spec = spec if spec is not None else self.default_models[bundle.input_kind]
+        return build_model(spec, tuple(bundle.input_shape), self.num_outputs(bundle))
+
+    def build_loss(self, spec: Any) -> nn.Module:
+        return LOSSES.get(spec if spec is not None else self.default_loss)
+
+    def monitor(self) -> tuple[str, str]:
+        """The validation metric that picks the best checkpoint, and its direction."""
+        name, mode = default_monitor(self.metric_kind)
+        return f"val.{name}", mode
+
+    # -- training -------------------------------------------------------------
+    def make_step(self, loss_fn: nn.Module, augment_specs: list | None = None) -> Callable:
+        """``step(model, (inputs, targets)) -> loss``, with batch augmentation when asked."""
+        augment = build_augmentation(augment_specs or [])
+
+        def step(model: nn.Module, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
+            inputs, targets = batch
+            if augment is not None:
+                inputs = augment(inputs)
+            return loss_fn(model(inputs), targets)
+
+        return step
+
+    # -- evaluation and prediction ------------------------------------------
+    @torch.no_grad()
+    def outputs(self, model: nn.Module, inputs: torch.Tensor, batch_size: int, device: torch.device, precision: str = "fp32") -> torch.Tensor:
+        """Raw model outputs for ``inputs`` in eval mode, batch by batch."""
+        was_training = model.training
+        model.eval()
+        chunks = []
+        for start in range(0, len(inputs), batch_size):
+            batch = to_device((inputs[start : start + batch_size],), device)[0]
+            with autocast(precision, device):
+                chunks.append(model(batch).float())
+        model.train(was_training)
+        return torch.cat(chunks) if chunks else torch.empty(0)
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module, split: Split, loss_fn: nn.Module, bundle: DataBundle,
+                 batch_size: int, device: torch.device, precision: str = "fp32") -> dict[str, Any]:
+        """Loss and metrics of ``model`` on ``split``; classification adds the confusion matrix."""
+        was_training = model.training
+        model.eval()
+        metrics = build_metrics(None, self.metric_kind, num_classes=len(bundle.class_names or []) or None,
+                                num_outputs=len(bundle.target_names or []) or None).to(device)
+        total = torch.zeros((), device=device, dtype=torch.float64)
+        sampler = BatchSampler(len(split), batch_size, shuffle=False)
+        matrix = None
+        for indices in sampler.batches(0):
+            inputs, targets = to_device(take((split.inputs, split.targets), indices), device)
+            with autocast(precision, device):
+                outputs = model(inputs).float()
+            total += loss_fn(outputs, targets).double() * len(targets)
+            if self.target_kind == "regression":
+                outputs, targets = bundle.preprocessing.decode_targets(outputs), bundle.preprocessing.decode_targets(targets)
+            metrics.update(outputs, targets)
+            if self.target_kind == "classification":
+                part = confusion_matrix(outputs, targets, len(bundle.class_names))
+                matrix = part if matrix is None else matrix + part
+        model.train(was_training)
+        result = {"loss": float(total / len(split))}
+        result.update({name: float(value) for name, value in metrics.compute().items()})
+        if matrix is not None:
+            result["confusion_matrix"] = matrix.cpu().tolist()
+        return result
+
+    def describe(self, outputs: torch.Tensor, bundle_or_preprocessing: Any) -> list[dict[str, Any]]:
+        """Turn raw outputs into user-level predictions."""
+        info = bundle_or_preprocessing
+        if self.target_kind == "classification":
+            class_names = info.class_names
+            probabilities = torch.softmax(outputs.float(), dim=-1).cpu()
+            best = probabilities.argmax(dim=-1)
+            return [
+                {"label": class_names[int(b)], "probability": float(p[b]),
+                 "probabilities": {name: float(v) for name, v in zip(class_names, p)}}
+                for b, p in zip(best, probabilities)
+            ]
+        values = info.decode_targets(outputs.float()).cpu()
+        return [{name: float(v) for name, v in zip(info.target_names, row)} for row in values]

@@ -1,0 +1,5 @@
+"""The registry of task types."""
+
+from shendu.registry import Registry
+
+TASKS = Registry("task", "tasks")
