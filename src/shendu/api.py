@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from shendu.config import RunConfig, build_config, load_config
+from shendu.config import RunConfig, apply_overrides, build_config, load_config, read_yaml
 from shendu.data import DATASETS, Preprocessing
 from shendu.data.augmentation import AUGMENTATIONS
 from shendu.engine import Progress, Trainer, place, resolve_device, resolve_precision
@@ -24,9 +24,8 @@ from shendu.errors import ConfigError, Problem
 from shendu.losses import LOSSES
 from shendu.metrics import METRICS
 from shendu.models import MODELS, build_model
-from shendu.optim import OPTIMIZERS, SCHEDULES, build_optimizer, build_schedule
+from shendu.optim import BUILD_OPTIONS, OPTIMIZERS, SCHEDULES, build_optimizer, build_schedule
 from shendu.report.plots import plot_confusion_matrix, plot_history
-from shendu.registry import Registry
 from shendu.run import RunDirectory, load_checkpoint, now
 from shendu.tasks import TASKS
 
@@ -44,21 +43,29 @@ DEMO_CONFIG: dict[str, Any] = {
 
 # -- configuration ----------------------------------------------------------------
 def resolve_config(config: str | Path | Mapping | RunConfig | None = None, overrides: Any = None, **fields: Any) -> RunConfig:
-    """A RunConfig from a YAML path, a mapping, a RunConfig or keyword fields, plus overrides."""
+    """A RunConfig from a YAML path, a mapping, a RunConfig or keyword fields, plus overrides.
+
+    Every problem is reported at once: schema errors (unknown keys, bad values)
+    together with unknown component names and options.
+    """
+    source = None
     if isinstance(config, RunConfig):
         raw: dict[str, Any] = config.to_dict()
-        source = None
     elif isinstance(config, (str, Path)):
-        resolved = load_config(config, overrides=_merge(fields, overrides))
-        _check_components(resolved, str(config))
-        return resolved
+        raw, source = read_yaml(config), str(config)
     else:
-        raw, source = dict(config or {}), None
+        raw = dict(config or {})
     raw.update(fields)
-    resolved = build_config(raw, overrides, source=source)
+    merged = apply_overrides(raw, overrides)
+    try:
+        resolved = build_config(merged, source=source)
+    except ConfigError as error:
+        raise ConfigError(error.problems + _component_problems(merged), source) from None
+    problems = _component_problems(resolved.to_dict())
+    if problems:
+        raise ConfigError(problems, source)
     if resolved.output.name is None:
-        resolved.output.name = resolved.task
-    _check_components(resolved, source)
+        resolved.output.name = Path(config).stem if source else resolved.task
     return resolved
 
 
@@ -75,47 +82,35 @@ def _merge(fields: Mapping[str, Any], overrides: Any) -> Any:
     return merged
 
 
-def _component_problems(key: str, spec: Any, registry: Registry, context: tuple[str, ...] = ()) -> list[Problem]:
-    """Unknown names (with did-you-mean) and options the constructor does not take."""
-    if spec is None or not isinstance(spec, (str, Mapping)):
-        return []
-    name, options = Registry.split_spec(spec)
-    if name not in registry:
-        error = registry.unknown(name)
-        close = f"Did you mean {' or '.join(repr(s) for s in error.suggestions)}? " if error.suggestions else ""
-        return [Problem(f"{key}.name" if isinstance(spec, Mapping) else key, name,
-                        f"a registered {registry.kind}", f"{close}See: shendu list {registry.plural}")]
-    import inspect
+def _component_problems(raw: Mapping[str, Any]) -> list[Problem]:
+    """Unknown component names and options in a raw (possibly invalid) config mapping."""
+    def section(key: str) -> Mapping[str, Any]:
+        value = raw.get(key)
+        return value if isinstance(value, Mapping) else {}
 
-    signature = inspect.signature(registry.entry(name).constructor)
-    if any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values()):
-        return []
-    accepted = [p for p in signature.parameters if p not in context]
-    return [
-        Problem(f"{key}.{option}", options[option], f"an option of {registry.kind} {name!r}",
-                f"Remove it; {name!r} accepts: {', '.join(accepted) or 'no options'}.")
-        for option in options if option not in signature.parameters or option in context
-    ]
+    def spec(value: Any) -> Any:
+        return value if isinstance(value, (str, Mapping)) else None
 
-
-def _check_components(config: RunConfig, source: str | None) -> None:
+    data = section("data")
     problems: list[Problem] = []
-    problems += _component_problems("task", config.task, TASKS)
-    problems += _component_problems("model", config.model, MODELS, ("input_shape", "num_outputs"))
-    problems += _component_problems("loss", config.loss, LOSSES)
-    problems += _component_problems("optimizer", config.optimizer, OPTIMIZERS, ("params",))
-    problems += _component_problems("schedule", config.schedule, SCHEDULES, ("optimizer", "total_steps", "steps_per_epoch"))
-    for index, spec in enumerate(config.data.augment):
-        problems += _component_problems(f"data.augment.{index}", spec, AUGMENTATIONS)
-    if config.data.source is not None and config.data.source not in DATASETS:
-        problems += _component_problems("data.source", config.data.source, DATASETS)
-    for index, name in enumerate(config.metrics or []):
-        problems += _component_problems(f"metrics.{index}", name, METRICS)
-    if config.data.source is None and config.data.path is None:
+    if isinstance(raw.get("task"), str):
+        problems += TASKS.problems(raw["task"], "task")
+    problems += MODELS.problems(spec(raw.get("model")), "model", supplied=("input_shape", "num_outputs"))
+    problems += LOSSES.problems(spec(raw.get("loss")), "loss")
+    problems += OPTIMIZERS.problems(spec(raw.get("optimizer")), "optimizer", supplied=("params",), extra=BUILD_OPTIONS)
+    problems += SCHEDULES.problems(spec(raw.get("schedule")), "schedule", supplied=("optimizer", "total_steps", "steps_per_epoch"))
+    augment = data.get("augment") or []
+    for index, item in enumerate([augment] if isinstance(augment, (str, Mapping)) else augment):
+        problems += AUGMENTATIONS.problems(spec(item), f"data.augment.{index}")
+    if isinstance(data.get("source"), str):
+        problems += DATASETS.problems(data["source"], "data.source")
+    metrics = raw.get("metrics")
+    for index, name in enumerate(metrics if isinstance(metrics, list) else []):
+        problems += METRICS.problems(spec(name), f"metrics.{index}")
+    if "task" in raw and data.get("source") is None and data.get("path") is None:
         problems.append(Problem("data", None, "data.source or data.path",
                                 "Set data.source=digits (shendu list datasets) or data.path=PATH."))
-    if problems:
-        raise ConfigError(problems, source)
+    return problems
 
 
 def validate(config: str | Path | Mapping | RunConfig, overrides: Any = None) -> RunConfig:

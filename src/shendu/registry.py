@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from shendu.errors import UnknownComponentError
+from shendu.errors import ConfigError, Problem, UnknownComponentError
 
 
 @dataclass(frozen=True)
@@ -152,6 +152,52 @@ class Registry:
                 "remove them from the configuration."
             )
         return entry.constructor(**context, **options)
+
+    def problems(self, spec: Any, section: str, supplied: tuple[str, ...] = (), extra: tuple[str, ...] = ()) -> list[Problem]:
+        """Everything wrong with a spec, without building it: an unknown name
+        (with the closest names) or options the constructor does not take.
+
+        Args:
+            spec: a name or ``{name: ..., **options}``; objects have no problems.
+            section: the config key used in messages ("optimizer", "model").
+            supplied: arguments shendu passes itself (``params``, ``input_shape``).
+            extra: options read by shendu's builder rather than the constructor.
+        """
+        if not isinstance(spec, (str, Mapping)):
+            return []
+        try:
+            name, options = self.split_spec(spec)
+        except ValueError as error:
+            return [Problem(section, spec, "a name or a mapping with a 'name' key", str(error))]
+        if name not in self._entries:
+            error = self.unknown(name)
+            close = f"Did you mean {' or '.join(repr(s) for s in error.suggestions)}? " if error.suggestions else ""
+            key = f"{section}.name" if isinstance(spec, Mapping) else section
+            return [Problem(key, name, f"a registered {self.kind}", f"{close}See: shendu list {self.plural}")]
+        parameters = inspect.signature(self._entries[name].constructor).parameters
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+            return []
+        accepted = [key for key in parameters if key not in supplied] + list(extra)
+        found = []
+        for key, value in options.items():
+            if key in accepted:
+                continue
+            if key in supplied:
+                fix = f"Remove it: shendu sets {key} itself from the data."
+            else:
+                close = difflib.get_close_matches(key, accepted, n=1)
+                hint = f"Did you mean {close[0]!r}? " if close else "Remove it. "
+                fix = f"{hint}Options of {name!r}: {', '.join(accepted) or 'none'}."
+            found.append(Problem(f"{section}.{key}", value, f"an option of {self.kind} {name!r}", fix))
+        return found
+
+    def check(self, spec: Any, section: str, supplied: tuple[str, ...] = (), extra: tuple[str, ...] = ()) -> None:
+        """Raise UnknownComponentError for an unknown name, else a ConfigError listing bad options."""
+        if isinstance(spec, (str, Mapping)):
+            self.entry(self.split_spec(spec)[0])
+        found = self.problems(spec, section, supplied, extra)
+        if found:
+            raise ConfigError(found)
 
     def table(self) -> list[tuple[str, str]]:
         """(name, summary) rows for ``shendu list``."""

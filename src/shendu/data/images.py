@@ -192,7 +192,9 @@ def _array_layout(tensor: torch.Tensor, size: tuple[int, int], num_channels: int
 
 def images_from_array(array: Any, size: tuple[int, int], channels: str) -> torch.Tensor:
     """Raw pixel arrays (values 0..255) -> (N, C, H, W), converted and resized like training images."""
-    tensor = torch.from_numpy(np.ascontiguousarray(array)) if isinstance(array, np.ndarray) else array
+    if isinstance(array, np.ndarray):  # copy read-only arrays (np.frombuffer) that torch cannot share
+        array = np.array(array) if not array.flags.writeable else np.ascontiguousarray(array)
+    tensor = torch.from_numpy(array) if isinstance(array, np.ndarray) else array
     if not isinstance(tensor, torch.Tensor) or not (tensor.dtype.is_floating_point or tensor.dtype == torch.uint8):
         raise DataError(
             f"Expected image files, PIL images, or a numeric array of pixels 0..255; received {type(array).__name__}"
@@ -330,7 +332,7 @@ def _folder_data(
     for path, file_hash in zip(kept_paths, hashes):
         digest.update(f"{path.relative_to(root).as_posix()}:{file_hash}\n".encode())
     description["class_counts"] = counts
-    description["fingerprints"] = {"images (sha256 over relative paths and file hashes)": digest.hexdigest()}
+    description["fingerprints"] = {"images": digest.hexdigest()}  # over relative paths and file sha256s
     return RawData("image", splits, class_names=class_names, description=description)
 
 

@@ -180,7 +180,7 @@ def split_raw_data(
         origins["val"] = f"carved from train ({share}), {how}, seed {seed}"
         if not carved_test:
             origins["train"] = "own train split minus the carved validation samples"
-    return {name: parts[name] for name in SPLIT_NAMES}, origins
+    return {name: parts[name] for name in SPLIT_NAMES}, {name: origins[name] for name in SPLIT_NAMES}
 
 
 def limit_train(part: RawSplit, limit: int | None, seed: int, stratify: bool) -> tuple[RawSplit, str | None]:

@@ -94,6 +94,12 @@ class TabularEncoding:
                 names.append(feature)
         return names
 
+    @property
+    def one_hot_columns(self) -> np.ndarray:
+        """bool (F',): True for each encoded column that belongs to a one-hot block."""
+        widths = [(len(self.categories[f]), True) if f in self.categories else (1, False) for f in self.features]
+        return np.array([flag for width, flag in widths for _ in range(width)], dtype=bool)
+
     def transform(self, frame: pd.DataFrame, where: str = "the data") -> np.ndarray:
         """Encode ``frame`` into float64 (N, F'), NaN where a numeric value is missing."""
         missing = [f for f in self.features if f not in frame.columns]
@@ -115,7 +121,7 @@ class TabularEncoding:
         if bad.any():
             example = series[bad].iloc[0]
             raise DataError(
-                f"Column {name!r} in {where} holds non-numeric values (e.g. {example!r} in row {int(bad.argmax())}); "
+                f"Column {name!r} in {where} holds {int(bad.sum())} non-numeric value(s) (e.g. {example!r}); "
                 f"expected numbers. Add {name!r} to data.categorical to one-hot encode it, or drop it from data.features."
             )
         return converted.to_numpy(dtype=np.float64, na_value=np.nan)

@@ -7,9 +7,6 @@ Kept in its own module so that the family modules (``classification``,
 
 from __future__ import annotations
 
-import difflib
-import inspect
-from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -29,18 +26,7 @@ def build_loss(spec: Any) -> nn.Module:
     Unlike a bare ``LOSSES.get``, a misspelt option is reported with the
     options the loss accepts (``loss.label_smothing: no such option ...``).
     """
-    if isinstance(spec, (str, Mapping)):
-        name, options = LOSSES.split_spec(spec)
-        accepted = list(inspect.signature(LOSSES.entry(name).constructor).parameters)
-        unknown = [key for key in options if key not in accepted]
-        if unknown:
-            problems = []
-            for key in unknown:
-                close = difflib.get_close_matches(key, accepted, n=1)
-                hint = f"Did you mean {close[0]!r}? " if close else ""
-                fix = f"{hint}Options of {name!r}: {', '.join(accepted) or 'none'}."
-                problems.append(Problem(f"loss.{key}", options[key], f"an option of loss {name!r}", fix))
-            raise ConfigError(problems)
+    LOSSES.check(spec, "loss")
     return LOSSES.get(spec)
 
 

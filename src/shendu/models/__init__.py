@@ -8,8 +8,6 @@ config spec. ``shendu list models`` shows what is registered.
 
 from __future__ import annotations
 
-import difflib
-import inspect
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -24,26 +22,6 @@ from shendu.models import mlp as mlp
 from shendu.models import resnet as resnet
 
 _SUPPLIED = ("input_shape", "num_outputs")  # set by shendu from the data, never by the config
-
-
-def _check_options(name: str, constructor: Any, options: Mapping[str, Any]) -> None:
-    """Unknown option keys become one ConfigError listing each with a did-you-mean."""
-    parameters = inspect.signature(constructor).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
-        return
-    known = [p for p in parameters if p not in _SUPPLIED]
-    problems = []
-    for key in options:
-        if key in known:
-            continue
-        close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-        hint = f"Did you mean model.{close[0]}? " if close else ""
-        problems.append(
-            Problem(f"model.{key}", options[key], f"an option of model {name!r}: {', '.join(known) or 'none'}",
-                    f"{hint}Remove or rename it (see: shendu explain {name}).")
-        )
-    if problems:
-        raise ConfigError(problems)
 
 
 def build_model(spec: Any, input_shape: Sequence[int], num_outputs: int) -> nn.Module:
@@ -61,17 +39,15 @@ def build_model(spec: Any, input_shape: Sequence[int], num_outputs: int) -> nn.M
     if isinstance(spec, nn.Module):
         return spec
     if not isinstance(spec, (str, Mapping)):
-        raise ConfigError(
-            [Problem("model", spec, "a model name, a mapping with a 'name' key, or a torch.nn.Module",
-                     "Set e.g. model=cnn or model={name: mlp, hidden_sizes: [256, 128]}.")]
-        )
+        expected = "a model name, a mapping with a 'name' key, or a torch.nn.Module"
+        fix = "Set e.g. model=cnn or model={name: mlp, hidden_sizes: [256, 128]}."
+        raise ConfigError([Problem("model", spec, expected, fix)])
     shape = tuple(input_shape)
-    name, options = MODELS.split_spec(spec)
-    entry = MODELS.entry(name)
+    entry = MODELS.entry(MODELS.split_spec(spec)[0])
     accepted = entry.tags.get("inputs")
     if accepted is not None and input_kind(shape) not in accepted:
-        raise unsupported_input(name, shape, accepted)
-    _check_options(name, entry.constructor, options)
+        raise unsupported_input(entry.name, shape, accepted)
+    MODELS.check(spec, "model", supplied=_SUPPLIED)
     return MODELS.get(spec, input_shape=shape, num_outputs=num_outputs)
 
 

@@ -240,7 +240,8 @@ def lenet5(
     if padding == "auto":
         padding = 2 if min(shape[1:]) < 32 else 0
     elif isinstance(padding, bool) or not isinstance(padding, int) or padding < 0:
-        raise option_error("lenet5", "padding", padding, "'auto' or a non-negative integer", "Set model.padding=auto.")
+        expected = "'auto' or a non-negative integer"
+        raise option_error("lenet5", "padding", padding, expected, "Set model.padding=auto.")
     if min(lenet_sizes(shape[1], shape[2], padding)) < 1:
         smallest = 16 - 2 * padding
         raise DataError(

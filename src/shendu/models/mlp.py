@@ -19,7 +19,9 @@ from shendu.nn import get_activation, initialize
 _INPUTS = ("image", "tabular")
 
 
-def dense_block(in_features: int, out_features: int, activation: Any, batch_norm: bool, dropout: float) -> nn.Sequential:
+def dense_block(
+    in_features: int, out_features: int, activation: Any, batch_norm: bool, dropout: float
+) -> nn.Sequential:
     """Linear -> optional BatchNorm1d -> activation -> optional Dropout."""
     # BatchNorm re-centres the output, so a bias before it would be redundant.
     layers: list[nn.Module] = [nn.Linear(in_features, out_features, bias=not batch_norm)]
@@ -128,7 +130,9 @@ def mlp(
             activations, Xavier uniform otherwise).
     """
     shape = check_model_inputs("mlp", input_shape, num_outputs, _INPUTS)
-    hidden_sizes = [128, 64] if hidden_sizes is None else positive_ints("mlp", "hidden_sizes", hidden_sizes, True)
+    if hidden_sizes is None:
+        hidden_sizes = [128, 64]
+    hidden_sizes = positive_ints("mlp", "hidden_sizes", hidden_sizes, allow_empty=True)
     model = MultiLayerPerceptron(
         math.prod(shape),
         num_outputs,

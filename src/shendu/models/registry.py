@@ -98,7 +98,8 @@ def positive_ints(model: str, key: str, value: Any, allow_empty: bool = False) -
 def probability(model: str, key: str, value: Any) -> float:
     is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
     if not is_number or not 0.0 <= value < 1.0:
-        raise option_error(model, key, value, "a number in [0, 1)", f"Set e.g. model.{key}=0.2, or 0 to disable.")
+        fix = f"Set e.g. model.{key}=0.2, or 0 to disable."
+        raise option_error(model, key, value, "a number in [0, 1)", fix)
     return float(value)
 
 

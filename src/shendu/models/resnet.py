@@ -185,32 +185,65 @@ def resnet(
 
 @MODELS.register("resnet-8", formula=_FORMULA, reference=_REFERENCE, inputs=_INPUTS)
 def resnet_8(
-    input_shape: tuple[int, ...], num_outputs: int, width: int = 16, stem: str = "auto", zero_init_residual: bool = True
+    input_shape: tuple[int, ...],
+    num_outputs: int,
+    width: int = 16,
+    stem: str = "auto",
+    zero_init_residual: bool = True,
 ) -> nn.Module:
     """ResNet-8: the smallest CIFAR ResNet (one block per stage), quick to train on a CPU.
 
     Options as for ``resnet``, with depth fixed to 8.
+
+    Args:
+        input_shape: (C, H, W).
+        num_outputs: output units.
+        width: channels of the first stage (16).
+        stem: "auto", "cifar" or "imagenet".
+        zero_init_residual: start each block as the identity.
     """
     return _build("resnet-8", input_shape, num_outputs, 8, width, stem, zero_init_residual)
 
 
 @MODELS.register("resnet-20", formula=_FORMULA, reference=_REFERENCE, inputs=_INPUTS)
 def resnet_20(
-    input_shape: tuple[int, ...], num_outputs: int, width: int = 16, stem: str = "auto", zero_init_residual: bool = True
+    input_shape: tuple[int, ...],
+    num_outputs: int,
+    width: int = 16,
+    stem: str = "auto",
+    zero_init_residual: bool = True,
 ) -> nn.Module:
     """ResNet-20: three blocks per stage, about 0.27M parameters (91.3% on CIFAR-10 in the paper).
 
     Options as for ``resnet``, with depth fixed to 20.
+
+    Args:
+        input_shape: (C, H, W).
+        num_outputs: output units.
+        width: channels of the first stage (16).
+        stem: "auto", "cifar" or "imagenet".
+        zero_init_residual: start each block as the identity.
     """
     return _build("resnet-20", input_shape, num_outputs, 20, width, stem, zero_init_residual)
 
 
 @MODELS.register("resnet-56", formula=_FORMULA, reference=_REFERENCE, inputs=_INPUTS)
 def resnet_56(
-    input_shape: tuple[int, ...], num_outputs: int, width: int = 16, stem: str = "auto", zero_init_residual: bool = True
+    input_shape: tuple[int, ...],
+    num_outputs: int,
+    width: int = 16,
+    stem: str = "auto",
+    zero_init_residual: bool = True,
 ) -> nn.Module:
     """ResNet-56: nine blocks per stage, about 0.85M parameters (93.0% on CIFAR-10 in the paper).
 
     Options as for ``resnet``, with depth fixed to 56.
+
+    Args:
+        input_shape: (C, H, W).
+        num_outputs: output units.
+        width: channels of the first stage (16).
+        stem: "auto", "cifar" or "imagenet".
+        zero_init_residual: start each block as the identity.
     """
     return _build("resnet-56", input_shape, num_outputs, 56, width, stem, zero_init_residual)

@@ -29,6 +29,7 @@ RELU_LIKE = ("relu", "leaky-relu", "elu", "gelu", "silu", "mish")
 _RELU_LIKE_MODULES = (nn.ReLU, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Mish)
 _NONLINEARITIES = ("relu", "leaky_relu", "linear", "tanh", "sigmoid", "selu")
 _MODES = ("fan_in", "fan_out")
+_GLOROT = "Glorot & Bengio 2010, Understanding the difficulty of training deep feedforward neural networks"
 
 
 def _number(initializer: str, key: str, value: Any, positive: bool = False) -> float:
@@ -65,7 +66,7 @@ def keep_default(weight: torch.Tensor) -> None:
     """Leave the weight as PyTorch initialised it (the ``default`` initializer)."""
 
 
-@INITIALIZERS.register("default", formula="unchanged", reference="PyTorch nn.Linear / nn.Conv2d reset_parameters")
+@INITIALIZERS.register("default", formula="unchanged", reference="PyTorch nn.Linear.reset_parameters")
 def default() -> Initializer:
     """Keep PyTorch's own initialisation (Kaiming uniform with a=sqrt(5)); change nothing.
 
@@ -142,7 +143,7 @@ def uniform(a: float = -0.05, b: float = 0.05) -> Initializer:
 @INITIALIZERS.register(
     "xavier-uniform",
     formula="W ~ U(-g*sqrt(6/(fan_in+fan_out)), +g*sqrt(6/(fan_in+fan_out)))",
-    reference="Glorot & Bengio 2010, Understanding the difficulty of training deep feedforward neural networks",
+    reference=_GLOROT,
 )
 def xavier_uniform(gain: float = 1.0) -> Initializer:
     """Xavier/Glorot uniform: variance 2/(fan_in+fan_out), for tanh, sigmoid and linear layers.
@@ -163,7 +164,7 @@ def xavier_uniform(gain: float = 1.0) -> Initializer:
 @INITIALIZERS.register(
     "xavier-normal",
     formula="W ~ N(0, g^2 * 2/(fan_in+fan_out))",
-    reference="Glorot & Bengio 2010, Understanding the difficulty of training deep feedforward neural networks",
+    reference=_GLOROT,
 )
 def xavier_normal(gain: float = 1.0) -> Initializer:
     """Xavier/Glorot normal: the normal-distribution form of xavier-uniform.

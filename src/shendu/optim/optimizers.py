@@ -20,9 +20,14 @@ import torch
 from torch import nn
 
 from shendu.errors import ConfigError, Problem
-from shendu.optim.registry import OPTIMIZERS, check_betas, check_number, check_option_names, default_of
+from shendu.optim.registry import OPTIMIZERS, check_betas, check_number, default_of
 
 Params = Iterable[torch.Tensor] | Iterable[dict[str, Any]]
+Optimizer = torch.optim.Optimizer
+Betas = tuple[float, float]
+
+# Spec options that build_optimizer reads itself; they never reach the optimizer's constructor.
+BUILD_OPTIONS = ("decay_biases_and_norms",)
 
 # Norm layers whose weights are scales, not features: decaying them only fights the normalisation.
 NORM_LAYERS = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.LocalResponseNorm, nn.RMSNorm)
@@ -51,7 +56,7 @@ def sgd(
     nesterov: bool = False,
     weight_decay: float = 0.0,
     dampening: float = 0.0,
-) -> torch.optim.Optimizer:
+) -> Optimizer:
     """Stochastic gradient descent: step against the gradient of a mini-batch.
 
     The baseline every other optimizer is compared with, and still the best
@@ -88,7 +93,13 @@ def sgd(
             ]
         )
     return torch.optim.SGD(
-        params, lr=lr, momentum=momentum, dampening=dampening, nesterov=nesterov, weight_decay=weight_decay, foreach=None
+        params,
+        lr=lr,
+        momentum=momentum,
+        dampening=dampening,
+        nesterov=nesterov,
+        weight_decay=weight_decay,
+        foreach=None,
     )
 
 
@@ -97,7 +108,7 @@ def sgd(
     formula="v = mu * v + g; w -= lr * v (mu = 0.9)",
     reference="Polyak, Some methods of speeding up the convergence of iteration methods, 1964",
 )
-def momentum(params: Params, lr: float = 0.01, momentum: float = 0.9, weight_decay: float = 0.0) -> torch.optim.Optimizer:
+def momentum(params: Params, lr: float = 0.01, momentum: float = 0.9, weight_decay: float = 0.0) -> Optimizer:
     """SGD with (heavy-ball) momentum 0.9: a running velocity smooths and speeds the steps.
 
     Use it as the default SGD for deep networks: the velocity averages
@@ -126,7 +137,7 @@ def momentum(params: Params, lr: float = 0.01, momentum: float = 0.9, weight_dec
     reference="Sutskever, Martens, Dahl & Hinton, On the importance of initialization "
     "and momentum in deep learning, ICML 2013",
 )
-def nesterov(params: Params, lr: float = 0.01, momentum: float = 0.9, weight_decay: float = 0.0) -> torch.optim.Optimizer:
+def nesterov(params: Params, lr: float = 0.01, momentum: float = 0.9, weight_decay: float = 0.0) -> Optimizer:
     """SGD with Nesterov momentum 0.9: momentum that corrects itself with a look-ahead.
 
     Use it instead of 'momentum' for the same cost: it evaluates the step as
@@ -154,10 +165,12 @@ ADAM_FORMULA = (
 )
 
 
-@OPTIMIZERS.register("adam", formula=ADAM_FORMULA, reference="Kingma & Ba, Adam: A Method for Stochastic Optimization, ICLR 2015")
+@OPTIMIZERS.register(
+    "adam", formula=ADAM_FORMULA, reference="Kingma & Ba, Adam: A Method for Stochastic Optimization, ICLR 2015"
+)
 def adam(
-    params: Params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0
-) -> torch.optim.Optimizer:
+    params: Params, lr: float = 1e-3, betas: Betas = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0
+) -> Optimizer:
     """Adam: momentum plus a per-weight step size from the running mean of squared gradients.
 
     The most common default: it works with little tuning across models
@@ -178,7 +191,8 @@ def adam(
     """
     lr, weight_decay = _common("adam", lr, weight_decay)
     eps = check_number("optimizer", "adam", "eps", eps, positive=True, example="1e-8")
-    return torch.optim.Adam(params, lr=lr, betas=check_betas("adam", betas), eps=eps, weight_decay=weight_decay, foreach=None)
+    betas = check_betas("adam", betas)
+    return torch.optim.Adam(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, foreach=None)
 
 
 @OPTIMIZERS.register(
@@ -187,8 +201,8 @@ def adam(
     reference="Loshchilov & Hutter, Decoupled Weight Decay Regularization, ICLR 2019",
 )
 def adamw(
-    params: Params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.01
-) -> torch.optim.Optimizer:
+    params: Params, lr: float = 1e-3, betas: Betas = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.01
+) -> Optimizer:
     """AdamW: Adam with weight decay applied to the weights directly, not through the gradient.
 
     Use it whenever you want Adam and regularisation (the default for
@@ -209,7 +223,8 @@ def adamw(
     """
     lr, weight_decay = _common("adamw", lr, weight_decay)
     eps = check_number("optimizer", "adamw", "eps", eps, positive=True, example="1e-8")
-    return torch.optim.AdamW(params, lr=lr, betas=check_betas("adamw", betas), eps=eps, weight_decay=weight_decay, foreach=None)
+    betas = check_betas("adamw", betas)
+    return torch.optim.AdamW(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, foreach=None)
 
 
 @OPTIMIZERS.register(
@@ -218,8 +233,8 @@ def adamw(
     reference="Reddi, Kale & Kumar, On the Convergence of Adam and Beyond, ICLR 2018",
 )
 def amsgrad(
-    params: Params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0
-) -> torch.optim.Optimizer:
+    params: Params, lr: float = 1e-3, betas: Betas = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0
+) -> Optimizer:
     """AMSGrad: Adam whose denominator never shrinks, which restores its convergence proof.
 
     Use it when Adam's loss plateaus or spikes late in training: Adam can
@@ -251,11 +266,11 @@ def amsgrad(
 def nadam(
     params: Params,
     lr: float = 2e-3,
-    betas: tuple[float, float] = (0.9, 0.999),
+    betas: Betas = (0.9, 0.999),
     eps: float = 1e-8,
     weight_decay: float = 0.0,
     momentum_decay: float = 4e-3,
-) -> torch.optim.Optimizer:
+) -> Optimizer:
     """NAdam: Adam with Nesterov momentum, which looks one step ahead along the momentum.
 
     Use it where Adam works and you want slightly faster early progress; it
@@ -301,7 +316,7 @@ def rmsprop(
     momentum: float = 0.0,
     centered: bool = False,
     weight_decay: float = 0.0,
-) -> torch.optim.Optimizer:
+) -> Optimizer:
     """RMSprop: divide each weight's gradient by a running root-mean-square of its gradients.
 
     Use it for recurrent networks and reinforcement learning (DQN, A3C),
@@ -324,6 +339,8 @@ def rmsprop(
     """
     lr, weight_decay = _common("rmsprop", lr, weight_decay)
     alpha = check_number("optimizer", "rmsprop", "alpha", alpha, maximum=1.0, example="0.99")
+    if not isinstance(centered, bool):
+        raise ConfigError([Problem("optimizer.centered", centered, "true or false", "Set centered: false.")])
     eps = check_number("optimizer", "rmsprop", "eps", eps, positive=True, example="1e-8")
     return torch.optim.RMSprop(
         params,
@@ -331,7 +348,7 @@ def rmsprop(
         alpha=alpha,
         eps=eps,
         momentum=_momentum("rmsprop", momentum),
-        centered=bool(centered),
+        centered=centered,
         weight_decay=weight_decay,
         foreach=None,
     )
@@ -350,7 +367,7 @@ def adagrad(
     eps: float = 1e-10,
     weight_decay: float = 0.0,
     initial_accumulator_value: float = 0.0,
-) -> torch.optim.Optimizer:
+) -> Optimizer:
     """Adagrad: per-weight steps that shrink with the sum of that weight's squared gradients.
 
     Use it for sparse features (word embeddings, click models): rare
@@ -392,7 +409,7 @@ def adagrad(
 )
 def adadelta(
     params: Params, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6, weight_decay: float = 0.0
-) -> torch.optim.Optimizer:
+) -> Optimizer:
     """Adadelta: steps sized by the ratio of recent update and gradient magnitudes, no learning rate needed.
 
     Use it to avoid tuning a learning rate: the step's units come from the
@@ -461,7 +478,7 @@ def build_optimizer(spec: Any, model: nn.Module) -> torch.optim.Optimizer:
             [Problem("optimizer.decay_biases_and_norms", decay_all, "true or false", "Set it to false (the default).")]
         )
     entry = OPTIMIZERS.entry(name)
-    check_option_names("optimizer", entry, options, supplied=("params",))
+    OPTIMIZERS.check({"name": name, **options}, "optimizer", supplied=("params",))
     weight_decay = options.get("weight_decay", default_of(entry, "weight_decay", 0.0))
     trainable = [p for p in model.parameters() if p.requires_grad]
     if not trainable:

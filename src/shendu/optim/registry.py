@@ -7,9 +7,7 @@ Kept in their own module so that the family modules (``optimizers``,
 
 from __future__ import annotations
 
-import difflib
 import inspect
-from collections.abc import Iterable, Mapping
 from typing import Any
 
 from shendu.errors import ConfigError, Problem
@@ -70,35 +68,6 @@ def check_betas(name: str, betas: Any) -> tuple[float, float]:
     return float(betas[0]), float(betas[1])
 
 
-def check_option_names(
-    section: str, entry: Entry, options: Mapping[str, Any], supplied: Iterable[str] = ()
-) -> None:
-    """Raise a ConfigError listing every option ``entry``'s constructor does not take.
-
-    ``supplied`` are the arguments shendu passes itself (``params``,
-    ``total_steps``): they are neither offered as suggestions nor accepted
-    from a config.
-    """
-    parameters = inspect.signature(entry.constructor).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
-        return
-    supplied = set(supplied)
-    accepted = [key for key in parameters if key not in supplied]
-    problems = []
-    for key in options:
-        if key in accepted:
-            continue
-        if key in supplied:
-            fix = f"Remove it: shendu sets {key} itself."
-        else:
-            close = difflib.get_close_matches(key, accepted, n=1)
-            hint = f"Did you mean {close[0]!r}? " if close else ""
-            fix = f"{hint}Options of {entry.name!r}: {', '.join(accepted) or 'none'}."
-        problems.append(Problem(f"{section}.{key}", options[key], f"an option of {section} {entry.name!r}", fix))
-    if problems:
-        raise ConfigError(problems)
-
-
 def default_of(entry: Entry, key: str, fallback: Any = None) -> Any:
     """The default value of ``key`` in ``entry``'s constructor, or ``fallback``."""
     parameter = inspect.signature(entry.constructor).parameters.get(key)
@@ -107,4 +76,4 @@ def default_of(entry: Entry, key: str, fallback: Any = None) -> Any:
     return parameter.default
 
 
-__all__ = ["OPTIMIZERS", "SCHEDULES", "check_betas", "check_number", "check_option_names", "default_of"]
+__all__ = ["OPTIMIZERS", "SCHEDULES", "check_betas", "check_number", "default_of"]

@@ -1,0 +1,44 @@
+"""Data: sources, splitting, preprocessing and batch augmentation.
+
+``load_data(config.data, target_kind=..., seed=...)`` returns a
+:class:`DataBundle` of preprocessed train / val / test tensors. Sources are
+named in ``DATASETS`` (``shendu list datasets``); augmentations in
+``AUGMENTATIONS`` (``shendu list augmentations``).
+"""
+
+from shendu.data.registry import AUGMENTATIONS, DATASETS
+
+# Family modules, imported explicitly so that every built-in registers.
+from shendu.data import augmentation, images, sources, tabular  # noqa: F401  (registration)
+from shendu.data.augmentation import AugmentationSequence, build_augmentation
+from shendu.data.preprocessing import (
+    Imputation,
+    Normalization,
+    Preprocessing,
+    Standardization,
+    TargetStandardization,
+    fit_preprocessing,
+)
+from shendu.data.sources import DataBundle, load_data, resolve_source
+from shendu.data.splits import RawData, RawSplit, Split
+from shendu.data.tabular import TabularEncoding
+
+__all__ = [
+    "DATASETS",
+    "AUGMENTATIONS",
+    "load_data",
+    "resolve_source",
+    "DataBundle",
+    "Split",
+    "RawData",
+    "RawSplit",
+    "Preprocessing",
+    "Normalization",
+    "Standardization",
+    "Imputation",
+    "TargetStandardization",
+    "TabularEncoding",
+    "fit_preprocessing",
+    "build_augmentation",
+    "AugmentationSequence",
+]

@@ -1,0 +1,183 @@
+"""Classification metrics over torchmetrics: accuracy, macro precision, recall and F1.
+
+Every constructor is ``(num_classes, num_outputs=None, **options) ->
+torchmetrics.Metric``. ``update(preds, targets)`` takes logits or
+probabilities of shape (B, C) (or predicted labels (B,)) and int64 targets
+(B,). Two-class problems are treated as multi-class with C = 2 and averaged
+the same way, so every classification task reports the same definitions.
+
+Averaging: accuracy counts every sample once (micro); precision, recall and
+F1 are computed per class and then averaged with equal weight per class
+(macro), so a rare class counts as much as a common one. Classes that appear
+neither in the targets nor in the predictions are left out of the average,
+as in scikit-learn.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torchmetrics import Metric
+from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score, MulticlassPrecision, MulticlassRecall
+from torchmetrics.functional.classification import multiclass_confusion_matrix
+
+from shendu.errors import ConfigError, DataError, Problem
+from shendu.metrics.registry import METRICS
+
+
+def _num_classes(metric: str, num_classes: Any) -> int:
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
+        raise ConfigError(
+            [
+                Problem(
+                    "metrics",
+                    f"{metric} with num_classes={num_classes!r}",
+                    "num_classes, an integer >= 2, from the task's data",
+                    "Build classification metrics with build_metrics(..., num_classes=C).",
+                )
+            ]
+        )
+    return num_classes
+
+
+def _ignore_index(metric: str, ignore_index: Any) -> int | None:
+    if ignore_index is not None and (isinstance(ignore_index, bool) or not isinstance(ignore_index, int)):
+        raise ConfigError(
+            [Problem("metrics", ignore_index, "an integer class index or null", "Set ignore_index: -100 or remove it.")]
+        )
+    return ignore_index
+
+
+@METRICS.register(
+    "accuracy",
+    formula="accuracy = (1 / B) * sum_i [argmax(p_i) == y_i]",
+    reference="scikit-learn accuracy_score; torchmetrics MulticlassAccuracy(average='micro')",
+    kind="classification",
+    higher_is_better=True,
+)
+def accuracy(
+    num_classes: int | None = None, num_outputs: int | None = None, top_k: int = 1, ignore_index: int | None = None
+) -> Metric:
+    """Accuracy: the fraction of samples whose predicted class is the true class.
+
+    The headline number of balanced classification. Every sample counts
+    once (micro average), so on imbalanced data it mostly reflects the
+    common classes: read it next to macro F1. ``top_k=5`` gives top-5
+    accuracy (the true class among the 5 highest scores).
+
+    Formula: accuracy = (1 / B) * sum_i [argmax(p_i) == y_i]
+
+    Args:
+        num_classes: the number of classes C (set by shendu from the data).
+        num_outputs: unused; accepted so every metric is built the same way.
+        top_k: count a hit when the true class is among the k highest scores.
+        ignore_index: targets equal to this are skipped.
+    """
+    return MulticlassAccuracy(
+        num_classes=_num_classes("accuracy", num_classes),
+        top_k=top_k,
+        average="micro",
+        ignore_index=_ignore_index("accuracy", ignore_index),
+    )
+
+
+@METRICS.register(
+    "precision",
+    formula="precision = (1 / C) * sum_c TP_c / (TP_c + FP_c)",
+    reference="scikit-learn precision_score(average='macro')",
+    kind="classification",
+    higher_is_better=True,
+)
+def precision(
+    num_classes: int | None = None, num_outputs: int | None = None, ignore_index: int | None = None
+) -> Metric:
+    """Precision, macro-averaged: of the samples predicted as a class, the fraction that are that class.
+
+    High precision means few false alarms. Computed per class and averaged
+    with equal weight per class (macro), also for two classes.
+
+    Formula: precision = (1 / C) * sum_c TP_c / (TP_c + FP_c)  (0 where nothing is predicted as c)
+
+    Args:
+        num_classes: the number of classes C (set by shendu from the data).
+        num_outputs: unused; accepted so every metric is built the same way.
+        ignore_index: targets equal to this are skipped.
+    """
+    return MulticlassPrecision(
+        num_classes=_num_classes("precision", num_classes),
+        average="macro",
+        ignore_index=_ignore_index("precision", ignore_index),
+    )
+
+
+@METRICS.register(
+    "recall",
+    formula="recall = (1 / C) * sum_c TP_c / (TP_c + FN_c)",
+    reference="scikit-learn recall_score(average='macro')",
+    kind="classification",
+    higher_is_better=True,
+)
+def recall(num_classes: int | None = None, num_outputs: int | None = None, ignore_index: int | None = None) -> Metric:
+    """Recall, macro-averaged: of the samples of a class, the fraction predicted as that class.
+
+    High recall means few misses. Computed per class and averaged with
+    equal weight per class (macro), which makes it the balanced accuracy.
+
+    Formula: recall = (1 / C) * sum_c TP_c / (TP_c + FN_c)
+
+    Args:
+        num_classes: the number of classes C (set by shendu from the data).
+        num_outputs: unused; accepted so every metric is built the same way.
+        ignore_index: targets equal to this are skipped.
+    """
+    return MulticlassRecall(
+        num_classes=_num_classes("recall", num_classes),
+        average="macro",
+        ignore_index=_ignore_index("recall", ignore_index),
+    )
+
+
+@METRICS.register(
+    "f1",
+    formula="f1 = (1 / C) * sum_c 2 * P_c * R_c / (P_c + R_c)",
+    reference="van Rijsbergen, Information Retrieval, 1979; scikit-learn f1_score(average='macro')",
+    kind="classification",
+    higher_is_better=True,
+)
+def f1(num_classes: int | None = None, num_outputs: int | None = None, ignore_index: int | None = None) -> Metric:
+    """F1 score, macro-averaged: the harmonic mean of precision and recall per class, averaged over classes.
+
+    The single number to watch on imbalanced data: a class the model
+    ignores scores 0 and pulls the average down however rare it is.
+
+    Formula: f1 = (1 / C) * sum_c 2 * P_c * R_c / (P_c + R_c) = (1 / C) * sum_c 2 TP_c / (2 TP_c + FP_c + FN_c)
+    Reference: C. J. van Rijsbergen, "Information Retrieval", 1979.
+
+    Args:
+        num_classes: the number of classes C (set by shendu from the data).
+        num_outputs: unused; accepted so every metric is built the same way.
+        ignore_index: targets equal to this are skipped.
+    """
+    return MulticlassF1Score(
+        num_classes=_num_classes("f1", num_classes),
+        average="macro",
+        ignore_index=_ignore_index("f1", ignore_index),
+    )
+
+
+def confusion_matrix(preds: torch.Tensor, targets: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """Count matrix (C, C): entry [i, j] is the number of samples of true class i predicted as j.
+
+    Args:
+        preds: logits or probabilities (B, C), or predicted labels (B,).
+        targets: true class indices (B,), int64.
+        num_classes: the number of classes C.
+    """
+    num_classes = _num_classes("confusion_matrix", num_classes)
+    if preds.dim() == 2 and preds.shape[1] != num_classes:
+        raise DataError(
+            f"confusion_matrix: expected preds of shape (B, {num_classes}) or (B,); received shape "
+            f"{tuple(preds.shape)}. Pass the model's class scores, or argmax labels."
+        )
+    return multiclass_confusion_matrix(preds, targets, num_classes=num_classes)

@@ -1,0 +1,49 @@
+"""The command line: list, env, errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from shendu import cli
+
+
+def test_list_kinds_and_one_kind(capsys):
+    assert cli.main(["list"]) == 0
+    out = capsys.readouterr().out
+    for kind in ("tasks", "models", "losses", "optimizers", "schedules", "activations", "initializers", "metrics", "datasets", "augmentations"):
+        assert kind in out
+    assert cli.main(["list", "models"]) == 0
+    out = capsys.readouterr().out
+    for name in ("perceptron", "mlp", "cnn", "lenet5", "resnet"):
+        assert f"\n{name} " in out
+
+
+def test_list_unknown_kind_suggests(capsys):
+    assert cli.main(["list", "model"]) == 2
+    assert "'models'" in capsys.readouterr().err
+
+
+def test_env_prints_versions(capsys):
+    assert cli.main(["env"]) == 0
+    out = capsys.readouterr().out
+    assert "torch:" in out and "python:" in out
+
+
+def test_train_unknown_model_fails_with_suggestion(capsys, tmp_path):
+    code = cli.main(["train", "--task", "image-classification", "--data", "digits", "--model", "lenett5",
+                     "--output-dir", str(tmp_path)])
+    assert code == 2
+    assert "lenet5" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())  # nothing created for a config that does not validate
+
+
+def test_train_resume_of_a_missing_run_is_explained(capsys, tmp_path):
+    assert cli.main(["train", "--resume", str(tmp_path / "nope")]) == 2
+    assert "not a shendu run directory" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("verb", ["train", "evaluate", "predict", "list", "validate", "demo", "env"])
+def test_every_verb_has_help(verb, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main([verb, "--help"])
+    assert exit_.value.code == 0

@@ -1,0 +1,167 @@
+"""The engine: resume, NaN handling, accumulation, clipping, early stopping, checkpoints."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from shendu.config import TrainConfig
+from shendu.engine import Trainer
+from shendu.errors import CheckpointError, TrainingDivergedError
+from shendu.run import RunDirectory, load_checkpoint, save_checkpoint
+
+
+def make_model(seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Dropout(0.2), nn.Linear(32, 10))
+
+
+def cross_entropy_step(model, batch):
+    inputs, targets = batch
+    return nn.functional.cross_entropy(model(inputs), targets)
+
+
+def make_trainer(tmp_path, data, step=cross_entropy_step, run=None, **train):
+    model = make_model()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    config = TrainConfig(progress="none", **{"epochs": 3, "batch_size": 64, **train})
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=1e-2, total_steps=3 * 30)
+    run = run or RunDirectory.create(tmp_path, "engine")
+    evaluate = lambda m: {"loss": float(nn.functional.cross_entropy(m.eval()(data[0][:200]), data[1][:200]).detach())}  # noqa: E731
+    trainer = Trainer(model, step, data, optimizer, config=config, seed=3, device=torch.device("cpu"),
+                      schedule=schedule, evaluate=evaluate, monitor="val.loss", monitor_mode="min", run=run)
+    return trainer
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_resume_in_process_is_bitwise_equal(tmp_path, digits_tensors):
+    reference = make_trainer(tmp_path, digits_tensors)
+    reference.fit()
+    expected = reference.model.state_dict()
+
+    calls = {"n": 0}
+
+    def interrupted_step(model, batch):
+        calls["n"] += 1
+        if calls["n"] == 45:  # mid epoch 2, after the step-40 checkpoint
+            raise Interrupt
+        return cross_entropy_step(model, batch)
+
+    first = make_trainer(tmp_path, digits_tensors, interrupted_step, checkpoint_every_steps=10)
+    with pytest.raises(Interrupt):
+        first.fit()
+    state = json.loads((first.run.checkpoint("last") / "state.json").read_text())["state"]
+    assert state["epoch"] == 1 and state["batch"] == 11  # 29 steps/epoch -> step 40 is batch 11 of epoch 2
+    resumed = make_trainer(tmp_path, digits_tensors, run=first.run, checkpoint_every_steps=10)
+    resumed.fit(resume=True)
+    for name, tensor in resumed.model.state_dict().items():
+        assert torch.equal(tensor, expected[name]), name
+    assert [r["epoch"] for r in first.run.history()] == [1, 2, 3]
+
+
+def test_nan_loss_stops_with_step_and_keeps_last_good_checkpoint(tmp_path, digits_tensors):
+    calls = {"n": 0}
+
+    def exploding_step(model, batch):
+        calls["n"] += 1
+        loss = cross_entropy_step(model, batch)
+        return loss * float("nan") if calls["n"] == 40 else loss
+
+    trainer = make_trainer(tmp_path, digits_tensors, exploding_step)
+    with pytest.raises(TrainingDivergedError) as caught:
+        trainer.fit()
+    message = str(caught.value)
+    assert "step 40" in message and "epoch 2" in message
+    assert "learning rate" in message and "clip_grad_norm" in message
+    assert str(trainer.run.checkpoint("last")) in message
+    model_state, _, state = load_checkpoint(trainer.run.checkpoint("last"))
+    assert state["epoch"] == 1
+    assert all(torch.isfinite(t).all() for t in model_state.values())
+
+
+def test_gradient_accumulation_matches_a_larger_batch(tmp_path, digits_tensors):
+    inputs, targets = digits_tensors[0][:256], digits_tensors[1][:256]
+
+    def linear_trainer(batch_size, accumulate):
+        torch.manual_seed(0)
+        model = nn.Linear(64, 10)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        config = TrainConfig(progress="none", epochs=1, batch_size=batch_size, accumulate_steps=accumulate)
+        Trainer(model, cross_entropy_step, (inputs, targets), optimizer, config=config, seed=0,
+                device=torch.device("cpu")).fit()
+        return model
+
+    big, accumulated = linear_trainer(64, 1), linear_trainer(32, 2)
+    # same samples per optimizer step in the same order: (32+32)/2 averages equal the 64-mean
+    for a, b in zip(big.parameters(), accumulated.parameters()):
+        assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_gradient_clipping_by_norm_and_value(tmp_path, digits_tensors):
+    seen = {}
+
+    class Spy(torch.optim.SGD):
+        def step(self, closure=None):
+            grads = [p.grad for group in self.param_groups for p in group["params"]]
+            seen.setdefault("norm", []).append(float(torch.linalg.vector_norm(torch.stack([g.norm() for g in grads]))))
+            seen.setdefault("max", []).append(max(float(g.abs().max()) for g in grads))
+            return super().step(closure)
+
+    for clip in ({"clip_grad_norm": 0.05}, {"clip_grad_value": 0.001}):
+        seen.clear()
+        model = make_model()
+        config = TrainConfig(progress="none", epochs=1, batch_size=64, **clip)
+        Trainer(model, cross_entropy_step, digits_tensors, Spy(model.parameters(), lr=0.1), config=config,
+                seed=0, device=torch.device("cpu")).fit()
+        if "clip_grad_norm" in clip:
+            assert max(seen["norm"]) <= 0.05 + 1e-5
+        else:
+            assert max(seen["max"]) <= 0.001 + 1e-9
+
+
+def test_early_stopping_stops_after_patience(tmp_path, digits_tensors):
+    from shendu.config import EarlyStoppingConfig
+
+    trainer = make_trainer(tmp_path, digits_tensors, epochs=30,
+                           early_stopping=EarlyStoppingConfig(monitor="val.loss", patience=2, min_delta=10.0))
+    trainer.schedule = None
+    result = trainer.fit()
+    # min_delta=10 means no epoch after the first counts as an improvement
+    assert result.stopped_early and len(result.history) == 3
+
+
+def test_checkpoint_checksum_is_verified(tmp_path):
+    model = nn.Linear(3, 2)
+    path = save_checkpoint(tmp_path / "last", model.state_dict(), {"rng": torch.get_rng_state()}, {"epoch": 1})
+    data = bytearray((path / "model.safetensors").read_bytes())
+    data[-1] ^= 0xFF
+    (path / "model.safetensors").write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="failed its checksum"):
+        load_checkpoint(path)
+
+
+def test_checkpoint_interrupted_between_renames_is_recovered(tmp_path):
+    model = nn.Linear(3, 2)
+    path = save_checkpoint(tmp_path / "last", model.state_dict(), {"x": torch.ones(2)}, {"epoch": 4})
+    path.rename(tmp_path / ".last.old")  # as if killed after moving the old one away
+    state, training, progress = load_checkpoint(tmp_path / "last")
+    assert progress == {"epoch": 4} and torch.equal(training["x"], torch.ones(2))
+
+
+def test_optimizer_state_round_trips_exactly(tmp_path, digits_tensors):
+    model = make_model()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    cross_entropy_step(model, digits_tensors).backward()
+    optimizer.step()
+    save_checkpoint(tmp_path / "c", model.state_dict(), {"optimizer": optimizer.state_dict()}, {})
+    _, training, _ = load_checkpoint(tmp_path / "c")
+    fresh = torch.optim.Adam(make_model().parameters(), lr=1e-3)
+    fresh.load_state_dict(training["optimizer"])
+    for key, value in optimizer.state_dict()["state"][0].items():
+        assert torch.equal(fresh.state_dict()["state"][0][key], value)
