@@ -11,7 +11,6 @@ training batches only, after preprocessing (so "zero" fill means "the mean").
 
 from __future__ import annotations
 
-import inspect
 import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -253,16 +252,8 @@ def _build_one(spec: Any) -> Callable[[torch.Tensor], torch.Tensor]:
             raise ConfigError([Problem("data.augment", spec, "a name, a {name: ..., options} mapping or a callable",
                                        "See: shendu list augmentations.")])
         return spec
-    name, options = AUGMENTATIONS.split_spec(spec)
-    constructor = AUGMENTATIONS.entry(name).constructor
-    accepted = [p for p in inspect.signature(constructor).parameters if p != "self"]
-    unknown = sorted(set(options) - set(accepted))
-    if unknown:
-        raise ConfigError([Problem(
-            f"data.augment[{name}]", unknown, f"options among {', '.join(accepted) or '(none)'}",
-            f"Remove {', '.join(unknown)}.",
-        )])
-    return constructor(**options)
+    AUGMENTATIONS.check(spec, "data.augment")  # unknown name or option: a did-you-mean error
+    return AUGMENTATIONS.get(spec)
 
 
 def build_augmentation(specs: Any) -> Callable[[torch.Tensor], torch.Tensor] | None:

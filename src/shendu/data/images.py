@@ -9,7 +9,6 @@ predict time, so a model sees identical pixels in both.
 from __future__ import annotations
 
 import hashlib
-import io
 import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -100,10 +99,9 @@ def _probe(path: Path) -> tuple[tuple[int, int], str]:
 def _decode(item: Any, size: tuple[int, int] | None, channels: str) -> tuple[np.ndarray, str | None]:
     if isinstance(item, Image.Image):
         return prepare_image(item, size, channels), None
-    data = Path(item).read_bytes()
-    with Image.open(io.BytesIO(data)) as image:
+    with Image.open(item) as image:  # opened by path so Pillow's errors name the file
         array = prepare_image(image, size, channels)
-    return array, hashlib.sha256(data).hexdigest()
+    return array, hashlib.sha256(Path(item).read_bytes()).hexdigest()
 
 
 def _attempt(function: Callable[..., Any], *args: Any) -> tuple[Any, str | None]:
@@ -119,21 +117,24 @@ def _run_all(function: Callable[..., Any], items: Sequence[Any], *args: Any) -> 
         return list(pool.map(lambda item: _attempt(function, item, *args), items))
 
 
-def _handle_failures(items: Sequence[Any], results: list[tuple[Any, str | None]], on_error: str) -> list[str]:
+SKIP_HINT = "Fix or remove the file, or set data.on_error=skip to skip unreadable images."
+
+
+def _handle_failures(
+    items: Sequence[Any], results: list[tuple[Any, str | None]], on_error: str, fix: str = SKIP_HINT
+) -> list[str]:
     failed = [(str(item), reason) for item, (_, reason) in zip(items, results) if reason is not None]
     if failed and on_error == "raise":
         name, reason = failed[0]
-        raise DataError(
-            f"Cannot read image {name}: {reason}. Fix or remove the file, "
-            "or set data.on_error=skip to skip unreadable images."
-        )
+        raise DataError(f"Cannot read image {name}: {reason}. {fix}")
     for name, reason in failed:
         warnings.warn(f"Skipped unreadable image {name}: {reason}", stacklevel=3)
     return [name for name, _ in failed]
 
 
 def decode_images(
-    items: Sequence[Any], *, size: tuple[int, int] | None, channels: str, on_error: str = "raise"
+    items: Sequence[Any], *, size: tuple[int, int] | None, channels: str, on_error: str = "raise",
+    fix: str = SKIP_HINT,
 ) -> tuple[torch.Tensor, list[int], list[str | None]]:
     """Decode image files (or PIL images) into uint8 (N, C, H, W), in parallel.
 
@@ -141,7 +142,7 @@ def decode_images(
     unless ``on_error="skip"``) and each kept file's sha256.
     """
     results = _run_all(_decode, items, size, channels)
-    _handle_failures(items, results, on_error)
+    _handle_failures(items, results, on_error, fix)
     kept = [i for i, (_, reason) in enumerate(results) if reason is None]
     arrays = [results[i][0][0] for i in kept]
     shapes = {a.shape for a in arrays}
@@ -224,7 +225,7 @@ def images_from_inputs(raw: Any, size: tuple[int, int], channels: str) -> torch.
     items = _as_item_list(raw)
     if items is None:
         return images_from_array(raw, size, channels)
-    tensor, _, _ = decode_images(items, size=size, channels=channels, on_error="raise")
+    tensor, _, _ = decode_images(items, size=size, channels=channels, fix="Pass a readable image file.")
     return tensor
 
 
