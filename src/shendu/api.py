@@ -33,7 +33,7 @@ DEMO_CONFIG: dict[str, Any] = {
     "task": "image-classification",
     "seed": 0,
     "data": {"source": "digits"},
-    "model": {"name": "cnn", "channels": [32, 64], "hidden_size": 128, "dropout": 0.25},
+    "model": {"name": "cnn", "channels": [32, 64], "hidden_size": 128, "dropout": 0.25, "batch_norm": True},
     "optimizer": {"name": "adamw", "lr": 0.003, "weight_decay": 0.01},
     "schedule": {"name": "one-cycle"},
     "train": {"epochs": 20, "batch_size": 32},

@@ -15,6 +15,7 @@ said ``optimizer: adamw``.
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -25,6 +26,29 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from shendu.errors import ConfigError, Problem
 
 Spec = dict[str, Any]
+
+
+class YamlLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, reading ``1e-3`` as a float (YAML 1.2) rather than a string."""
+
+
+YamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+        |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+        |[-+]?\.(?:inf|Inf|INF)
+        |\.(?:nan|NaN|NAN))$""",
+        re.X,
+    ),
+    list("-+0123456789."),
+)
+
+
+def load_yaml(text: str) -> Any:
+    """Parse YAML text with :class:`YamlLoader`."""
+    return yaml.load(text, Loader=YamlLoader)  # noqa: S506 (a SafeLoader subclass)
 SPEC_KEYS = ("model", "loss", "optimizer", "schedule")
 
 
@@ -141,7 +165,7 @@ def parse_override(text: str) -> tuple[str, Any]:
             [Problem(text, text, "an override of the form key.path=value", "Write e.g. train.epochs=3.")]
         )
     try:
-        value = yaml.safe_load(raw) if raw.strip() else None
+        value = load_yaml(raw) if raw.strip() else None
     except yaml.YAMLError:
         value = raw
     return key.strip(), value
@@ -184,7 +208,7 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError([Problem("<file>", str(path), "an existing YAML file", "Check the path.")])
     try:
-        data = yaml.safe_load(path.read_text())
+        data = load_yaml(path.read_text())
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)

@@ -46,8 +46,20 @@ def test_digits_mlp_config_reaches_97_percent_and_predicts(tmp_path):
 
 
 def test_diabetes_mlp_config_reaches_r2_040(tmp_path):
-    run = shendu.train(CONFIGS / "diabetes-mlp.yaml", output_dir=tmp_path, progress="none")
-    assert run.metrics["test"]["r2"] >= 0.40
+    from sklearn.linear_model import LinearRegression
+    from sklearn.metrics import r2_score
+
+    scores = []
+    for seed in range(6):  # a 67-sample test split is noisy: judge the mean over six splits
+        run = shendu.train(CONFIGS / "diabetes-mlp.yaml", output_dir=tmp_path, progress="none", overrides={"seed": seed})
+        scores.append(run.metrics["test"]["r2"])
+        bundle = run.task.load_data(run.config.data, seed, preprocessing=run.preprocessing)
+        decode = bundle.preprocessing.decode_targets
+        linear = LinearRegression().fit(bundle.train.inputs.numpy(), bundle.train.targets.numpy())
+        reference = r2_score(decode(bundle.test.targets).numpy(),
+                             decode(torch.as_tensor(linear.predict(bundle.test.inputs.numpy()))).numpy())
+        assert scores[-1] >= reference - 0.1, (seed, scores[-1], reference)  # close to least squares on the same split
+    assert np.mean(scores) >= 0.40, scores
     from sklearn.datasets import load_diabetes
 
     data = load_diabetes(scaled=False)

@@ -90,3 +90,10 @@ def test_yaml_syntax_error_names_file_and_line(tmp_path):
     path.write_text("task: regression\ndata: {source: diabetes\n")
     with pytest.raises(ConfigError, match="broken.yaml:"):
         shendu.validate(path)
+
+
+def test_scientific_notation_is_a_number_in_overrides_and_files(tmp_path):
+    assert parse_override("optimizer.lr=1e-4") == ("optimizer.lr", 1e-4)
+    path = tmp_path / "c.yaml"
+    path.write_text("task: regression\ndata: {source: diabetes}\noptimizer: {name: adam, lr: 3e-4}\n")
+    assert shendu.validate(path).optimizer["lr"] == 3e-4
