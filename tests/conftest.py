@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data"
+# The real datasets sit in ../shared/data beside the checkout; SHENDU_TEST_DATA overrides.
+CANDIDATES = [Path(p) for p in (os.environ.get("SHENDU_TEST_DATA"), ROOT.parent / "shared" / "data", "/work/shared/data") if p]
+DATA = next((p for p in CANDIDATES if (p / "mnist").is_dir()), CANDIDATES[0])
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from shendu.config import RunConfig, apply_overrides, build_config, load_config, read_yaml
-from shendu.data import DATASETS, Preprocessing
+from shendu.data import DATASETS, Preprocessing, Split
 from shendu.data.augmentation import AUGMENTATIONS
 from shendu.engine import Progress, Trainer, place, resolve_device, resolve_precision
 from shendu.errors import ConfigError, Problem
@@ -304,18 +304,30 @@ def summary_table(summary: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def evaluate(run: str | Path | Run, data: str | Path | None = None, split: str = "test", batch_size: int = 256) -> dict[str, Any]:
-    """Metrics of a run's best model on a split of its data (or of other data via ``data``)."""
+def evaluate(run: str | Path | Run, data: str | Path | None = None, split: str | None = None,
+             batch_size: int = 256) -> dict[str, Any]:
+    """Metrics of a run's best model on a split of its data, or on other data.
+
+    Args:
+        run: a run directory or a loaded Run.
+        data: other data (a path or dataset name) read with the run's stored preprocessing.
+        split: "train", "val", "test" or "all"; default "test" for the run's own
+            data and "all" (every row of the new data) when ``data`` is given.
+    """
     run = run if isinstance(run, Run) else load(run)
-    if split not in ("train", "val", "test"):
-        raise ValueError(f"split must be train, val or test; received {split!r}.")
+    split = split or ("all" if data is not None else "test")
+    if split not in ("train", "val", "test", "all"):
+        raise ValueError(f"split must be train, val, test or all; received {split!r}.")
     config = build_config(run.config.to_dict(), data_overrides(data, run.config.data.source))
     bundle = run.task.load_data(config.data, config.seed, preprocessing=run.preprocessing)
-    chosen = getattr(bundle, split)
-    if chosen is None:
-        raise ValueError(f"the data has no {split} split. Use --split val.")
+    parts = [getattr(bundle, name) for name in ("train", "val", "test")] if split == "all" else [getattr(bundle, split)]
+    parts = [part for part in parts if part is not None and len(part)]
+    if not parts:
+        raise ValueError(f"the data has no {split} split. Use --split all.")
+    chosen = Split(torch.cat([p.inputs for p in parts]), torch.cat([p.targets for p in parts]))
     loss_fn = run.task.build_loss(config.loss).to(run.device)
     metrics = run.task.evaluate(run.model, chosen, loss_fn, bundle, batch_size, run.device)
+    metrics["samples"] = len(chosen)
     RunDirectory(run.path).write_json(f"predictions/evaluation-{split}.json", {"data": bundle.description, "metrics": metrics})
     return metrics
 

@@ -98,7 +98,7 @@ def command_evaluate(args: argparse.Namespace) -> int:
 
     metrics = api.evaluate(args.run, data=args.data, split=args.split)
     matrix = metrics.pop("confusion_matrix", None)
-    print(f"{args.split}: {format_metrics(metrics)}")
+    print(f"{args.split or ('all' if args.data else 'test')}: {format_metrics(metrics)}")
     if matrix is not None:
         print("confusion matrix (rows true, columns predicted):")
         for row in matrix:
@@ -180,7 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = verbs.add_parser("evaluate", help="metrics of a run's best model on a split")
     evaluate.add_argument("run")
     evaluate.add_argument("--data", help="other data to evaluate on (a path or dataset name)")
-    evaluate.add_argument("--split", default="test", choices=["train", "val", "test"])
+    evaluate.add_argument("--split", choices=["train", "val", "test", "all"],
+                          help="default: test for the run's own data, all for --data")
     evaluate.set_defaults(handler=command_evaluate)
 
     predict = verbs.add_parser("predict", help="predict for image files or a CSV of rows")

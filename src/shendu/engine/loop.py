@@ -197,7 +197,7 @@ class Trainer:
             batch = to_device(take(self.data, indices), self.device)
             with autocast(self.precision, self.device):
                 loss = self.step(self.forward_model, batch)
-            scaled = loss / self.accumulate
+            scaled = loss / self.accumulate if self.accumulate > 1 else loss
             (self.scaler.scale(scaled) if self.scaler is not None else scaled).backward()
             self.losses[number] = loss.detach()
             if (number + 1) % self.accumulate == 0 or number == last:
