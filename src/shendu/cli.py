@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -211,9 +212,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    # key=value overrides may come after options (`train CONFIG --data X train.epochs=3`),
+    # which argparse alone rejects once the positionals were consumed.
+    args, extra = parser.parse_known_args(argv)
+    positional = getattr(args, "arguments", None) if args.verb == "train" else getattr(args, "overrides", None)
+    if extra and (positional is None or any(e.startswith("-") for e in extra)):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if extra:
+        positional.extend(extra)
     try:
         return args.handler(args)
+    except BrokenPipeError:  # output piped into e.g. `head`, which stopped reading
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (ShenduError, KeyError, ValueError, FileNotFoundError) as error:
         if not isinstance(error, ShenduError) and "--debug" in sys.argv:
             raise

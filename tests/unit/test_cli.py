@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from shendu import cli
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
 
 def test_list_kinds_and_one_kind(capsys):
@@ -47,3 +51,15 @@ def test_every_verb_has_help(verb, capsys):
     with pytest.raises(SystemExit) as exit_:
         cli.main([verb, "--help"])
     assert exit_.value.code == 0
+
+
+def test_overrides_may_follow_options(tmp_path, capsys):
+    code = cli.main(["validate", str(CONFIGS / "digits-mlp.yaml"), "train.epochs=2"])
+    assert code == 0
+    code = cli.main(["train", str(CONFIGS / "digits-mlp.yaml"), "--output-dir", str(tmp_path), "--progress", "none",
+                     "train.epochs=1", "output.name=short"])
+    assert code == 0
+    run = next(tmp_path.iterdir())
+    assert run.name == "short-0001" and "epochs: 1" in (run / "config.yaml").read_text()
+    with pytest.raises(SystemExit):
+        cli.main(["list", "models", "--bogus"])

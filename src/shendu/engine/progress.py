@@ -23,7 +23,8 @@ def _duration(seconds: float) -> str:
 
 
 def format_metrics(metrics: Mapping[str, float], prefix: str = "") -> str:
-    return "  ".join(f"{prefix}{k} {v:.4g}" for k, v in metrics.items() if isinstance(v, (int, float)))
+    return "  ".join(f"{prefix}{k} {v}" if isinstance(v, int) else f"{prefix}{k} {v:.4g}"
+                     for k, v in metrics.items() if isinstance(v, (int, float)))
 
 
 class Progress:
