@@ -252,10 +252,10 @@ def train(config: str | Path | Mapping | RunConfig | None = None, *, overrides: 
     trainer.schedule = build_schedule(config.schedule, optimizer, steps * config.train.epochs, steps)
     result = trainer.fit(resume=resume is not None)
     return _finish(run_dir, config, task, bundle, model, loss_fn, result, device, precision, eval_batch,
-                   trainer_progress, {"data": data_seconds, "started": clock})
+                   {"data": data_seconds, "started": clock})
 
 
-def _finish(run_dir, config, task, bundle, model, loss_fn, result, device, precision, eval_batch, progress, timing) -> Run:
+def _finish(run_dir, config, task, bundle, model, loss_fn, result, device, precision, eval_batch, timing) -> Run:
     """Evaluate the best checkpoint on val and test; write plots, summary.json; print the table."""
     which = "best" if run_dir.checkpoint("best").exists() else "last"
     state, _, _ = load_checkpoint(run_dir.checkpoint(which))
@@ -287,7 +287,6 @@ def _finish(run_dir, config, task, bundle, model, loss_fn, result, device, preci
             plot_confusion_matrix(matrix, bundle.class_names, run_dir.plots / f"confusion-matrix-{split_name}.png", split_name)
     run_dir.write_json("summary.json", summary)
     run_dir.update_manifest(finished=now())
-    progress.message(summary_table(summary))
     return Run(run_dir.path, config, model, bundle.preprocessing, summary)
 
 

@@ -89,6 +89,7 @@ def command_train(args: argparse.Namespace) -> int:
         source = (read_yaml(config_path).get("data") or {}).get("source") if config_path else None
         merged.update(api.data_overrides(args.data, source))
     run = api.train(config_path, overrides=merged, resume=args.resume, output_dir=args.output_dir, progress=args.progress)
+    print(api.summary_table(run.summary))
     print(f"run directory: {run.path}")
     return 0
 
@@ -150,6 +151,7 @@ def command_demo(args: argparse.Namespace) -> int:
     from shendu import api
 
     run = api.demo(output_dir=args.output_dir, progress=args.progress)
+    print(api.summary_table(run.summary))
     accuracy = run.metrics.get("test", {}).get("accuracy")
     print(f"digits test accuracy: {accuracy:.4f}")
     print(f"report: {run.path} (summary.json, plots/, metrics.jsonl, checkpoints/)")

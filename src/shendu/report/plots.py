@@ -12,6 +12,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 
 def plot_history(history: Sequence[dict], directory: str | Path) -> list[Path]:
@@ -29,6 +30,7 @@ def plot_history(history: Sequence[dict], directory: str | Path) -> list[Path]:
             values = [record.get(split, {}).get(name) for record in history]
             if any(v is not None for v in values):
                 axes.plot(epochs, [float("nan") if v is None else v for v in values], marker="o", label=split)
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes.set_xlabel("epoch")
         axes.set_ylabel(name)
         axes.set_title(f"{name} per epoch")

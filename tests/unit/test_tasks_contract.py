@@ -1,0 +1,52 @@
+"""Every registered task trains one short epoch on real data, saves, reloads and predicts."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+import torch
+
+import shendu
+from shendu.engine import Progress
+from shendu.tasks import TASKS
+
+# one small real dataset per task; a task registered without one fails below
+DATA = {
+    "image-classification": {"source": "digits"},
+    "tabular-classification": {"source": "iris"},
+    "regression": {"source": "diabetes"},
+}
+
+
+@pytest.mark.parametrize("name", TASKS.names())
+def test_task_trains_saves_loads_and_predicts(name, tmp_path):
+    assert name in DATA, f"task {name!r} has no contract dataset; add one to DATA"
+    run = shendu.train(task=name, data=DATA[name], train={"epochs": 1, "batch_size": 64}, output_dir=tmp_path, progress="none")
+    task = TASKS.get(name)
+    bundle = task.load_data(run.config.data, run.config.seed, preprocessing=run.preprocessing)
+    loaded = shendu.load(run.path)
+    outputs = task.outputs(loaded.model, bundle.test.inputs[:5], 5, torch.device("cpu"))
+    assert outputs.shape == (5, task.num_outputs(bundle)) and torch.isfinite(outputs).all()
+    assert torch.equal(outputs, task.outputs(run.model, bundle.test.inputs[:5], 5, torch.device("cpu")))
+    metrics = shendu.evaluate(run.path, split="test")
+    assert metrics["loss"] == pytest.approx(run.metrics["test"]["loss"], rel=1e-5)
+    assert (run.path / "checkpoints" / "best" / "state.json").is_file()
+
+
+def test_progress_draws_a_bar_on_terminals_and_lines_elsewhere():
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    for stream, expect_carriage_return in ((Terminal(), True), (io.StringIO(), False)):
+        progress = Progress("auto", stream=stream)
+        progress.interval = 0.0
+        progress.start_epoch(0, 2, num_batches=4, batch_size=8)
+        for batch in range(4):
+            progress.update(batch, torch.full((4,), 0.5))
+        progress.end_epoch({"epoch": 1, "train": {"loss": 0.5}, "val": {"accuracy": 0.9}, "seconds": 1.0,
+                            "samples_per_second": 32.0}, "val.accuracy", improved=True)
+        text = stream.getvalue()
+        assert ("\r" in text) == expect_carriage_return
+        assert "loss 0.5000" in text and "samples/s" in text and "ETA" in text and "* best val.accuracy" in text
