@@ -178,6 +178,8 @@ def data_overrides(data: str | Path | None, config_source: str | None = None) ->
     text = str(data)
     if text in DATASETS and not Path(text).exists():
         return {"data.source": text, "data.path": None}
+    if not Path(text).exists() and "/" not in text and "." not in text and DATASETS.suggestions(text):
+        raise DATASETS.unknown(text)  # a misspelt dataset name rather than a path
     source = config_source if config_source in DATASETS and DATASETS.entry(config_source).tags.get("reads_path", True) else None
     return {"data.path": text, "data.source": source}
 

@@ -50,7 +50,7 @@ def test_sigkill_mid_epoch_then_resume_equals_uninterrupted_run(data_root, tmp_p
             break
         time.sleep(0.01)
     assert process.poll() is None, "training finished before it could be killed: " + process.stderr.read().decode()[-2000:]
-    time.sleep(0.3)  # let it run past the checkpoint, so work is lost and redone
+    time.sleep(0.1)  # let it run past the checkpoint, so work is lost and redone
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
     killed_at = read_state(run)

@@ -63,3 +63,8 @@ def test_overrides_may_follow_options(tmp_path, capsys):
     assert run.name == "short-0001" and "epochs: 1" in (run / "config.yaml").read_text()
     with pytest.raises(SystemExit):
         cli.main(["list", "models", "--bogus"])
+
+
+def test_misspelt_dataset_name_suggests_the_closest(capsys):
+    assert cli.main(["train", "--task", "image-classification", "--data", "mnits"]) == 2
+    assert "'mnist'" in capsys.readouterr().err
