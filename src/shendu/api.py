@@ -16,13 +16,13 @@ from typing import Any
 
 import torch
 
-from shendu.config import RunConfig, apply_overrides, build_config, load_config, read_yaml
+from shendu.config import RunConfig, apply_overrides, build_config, load_config, override_pairs, read_yaml
 from shendu.data import DATASETS, Preprocessing, Split
 from shendu.data.augmentation import AUGMENTATIONS
 from shendu.engine import Progress, Trainer, place, resolve_device, resolve_precision
 from shendu.errors import ConfigError, Problem
 from shendu.losses import LOSSES
-from shendu.metrics import METRICS
+from shendu.metrics import METRICS, higher_is_better
 from shendu.models import MODELS, build_model
 from shendu.optim import BUILD_OPTIONS, OPTIMIZERS, SCHEDULES, build_optimizer, build_schedule
 from shendu.report.plots import plot_confusion_matrix, plot_history
@@ -69,17 +69,9 @@ def resolve_config(config: str | Path | Mapping | RunConfig | None = None, overr
     return resolved
 
 
-def _merge(fields: Mapping[str, Any], overrides: Any) -> Any:
-    if not fields:
-        return overrides
-    merged = dict(fields)
-    if isinstance(overrides, Mapping):
-        merged.update(overrides)
-    elif overrides:
-        from shendu.config import parse_override
-
-        merged.update(dict(parse_override(o) for o in overrides))
-    return merged
+def _merge(fields: Mapping[str, Any], overrides: Any) -> dict[str, Any]:
+    """Overrides (mapping or ``key=value`` strings) on top of ``fields``."""
+    return {**fields, **dict(override_pairs(overrides))}
 
 
 def _component_problems(raw: Mapping[str, Any]) -> list[Problem]:
@@ -156,13 +148,10 @@ def load(path: str | Path, checkpoint: str = "best", device: str = "cpu") -> Run
     """Open a finished (or interrupted) run: its model from ``checkpoint`` (best, else last)."""
     run_dir = RunDirectory.open(path)
     config = load_config(run_dir.config_path)
-    config.output.name = None
-    data_info = run_dir.read_json("data.json")
-    preprocessing = Preprocessing.from_dict(data_info["preprocessing"])
+    preprocessing = Preprocessing.from_dict(run_dir.read_json("data.json")["preprocessing"])
     task = TASKS.get(config.task)
-    schema = data_info["schema"]
-    spec = config.model if config.model is not None else task.default_models[schema["input_kind"]]
-    model = build_model(spec, tuple(schema["input_shape"]), schema["num_outputs"])
+    spec = config.model if config.model is not None else task.default_models[preprocessing.input_kind]
+    model = build_model(spec, tuple(preprocessing.input_shape), task.num_outputs(preprocessing))
     which = checkpoint if run_dir.checkpoint(checkpoint).exists() else "last"
     state, _, _ = load_checkpoint(run_dir.checkpoint(which))
     model.load_state_dict(state)
@@ -171,8 +160,12 @@ def load(path: str | Path, checkpoint: str = "best", device: str = "cpu") -> Run
     return Run(run_dir.path, config, model, preprocessing, summary)
 
 
-def data_overrides(data: str | Path | None, config_source: str | None = None) -> dict[str, Any]:
-    """``--data X``: a registered dataset name selects it; anything else is a path."""
+def data_overrides(data: str | Path | None) -> dict[str, Any]:
+    """``--data X``: a registered dataset name selects it; anything else is a path.
+
+    A path clears ``data.source`` so the format is inferred from what the path
+    holds (MNIST files, a CSV, an image folder), whatever the config named.
+    """
     if data is None:
         return {}
     text = str(data)
@@ -180,22 +173,13 @@ def data_overrides(data: str | Path | None, config_source: str | None = None) ->
         return {"data.source": text, "data.path": None}
     if not Path(text).exists() and "/" not in text and "." not in text and DATASETS.suggestions(text):
         raise DATASETS.unknown(text)  # a misspelt dataset name rather than a path
-    source = config_source if config_source in DATASETS and DATASETS.entry(config_source).tags.get("reads_path", True) else None
-    return {"data.path": text, "data.source": source}
+    return {"data.path": text, "data.source": None}
 
 
 def _monitor(config: RunConfig, task: Any) -> tuple[str, str]:
     if config.train.monitor is None:
         return task.monitor()
-    name = config.train.monitor.rpartition(".")[2]
-    higher = METRICS.entry(name).tags.get("higher_is_better", True) if name in METRICS else False
-    return config.train.monitor, "max" if higher else "min"
-
-
-def _schema(task: Any, bundle: Any) -> dict[str, Any]:
-    return {"input_kind": bundle.input_kind, "input_shape": list(bundle.input_shape),
-            "num_outputs": task.num_outputs(bundle), "class_names": bundle.class_names,
-            "target_names": bundle.target_names, "feature_names": bundle.feature_names}
+    return config.train.monitor, "max" if higher_is_better(config.train.monitor) else "min"
 
 
 def train(config: str | Path | Mapping | RunConfig | None = None, *, overrides: Any = None,
@@ -233,11 +217,11 @@ def train(config: str | Path | Mapping | RunConfig | None = None, *, overrides: 
         run_dir = RunDirectory.create(config.output.dir, config.output.name or config.task)
         run_dir.config_path.write_text(config.to_yaml())
         run_dir.write_manifest(config.seed, bundle.description, started_at)
-        run_dir.write_json("data.json", {"schema": _schema(task, bundle), "preprocessing": bundle.preprocessing.to_dict()})
+        run_dir.write_json("data.json", {"preprocessing": bundle.preprocessing.to_dict()})
     trainer_progress.message(f"run: {run_dir.path}  ({len(bundle.train)} train / {len(bundle.val)} val / "
                              f"{len(bundle.test) if bundle.test is not None else 0} test samples, device {device})")
     train_data = place((bundle.train.inputs, bundle.train.targets), device)
-    val = type(bundle.val)(*place((bundle.val.inputs, bundle.val.targets), device))
+    val = Split(*place((bundle.val.inputs, bundle.val.targets), device))
     precision = resolve_precision(config.train.precision, device)
     eval_batch = config.train.eval_batch_size or max(256, config.train.batch_size)
 
@@ -319,7 +303,7 @@ def evaluate(run: str | Path | Run, data: str | Path | None = None, split: str |
     split = split or ("all" if data is not None else "test")
     if split not in ("train", "val", "test", "all"):
         raise ValueError(f"split must be train, val, test or all; received {split!r}.")
-    config = build_config(run.config.to_dict(), data_overrides(data, run.config.data.source))
+    config = build_config(run.config.to_dict(), data_overrides(data))
     bundle = run.task.load_data(config.data, config.seed, preprocessing=run.preprocessing)
     parts = [getattr(bundle, name) for name in ("train", "val", "test")] if split == "all" else [getattr(bundle, split)]
     parts = [part for part in parts if part is not None and len(part)]

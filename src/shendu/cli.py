@@ -77,17 +77,16 @@ def _split_overrides(values: Sequence[str]) -> tuple[str | None, list[str]]:
 
 def command_train(args: argparse.Namespace) -> int:
     from shendu import api
-    from shendu.config import parse_override, read_yaml
+    from shendu.config import override_pairs
 
     config_path, overrides = _split_overrides(args.arguments)
-    merged = dict(parse_override(o) for o in overrides)
+    merged = dict(override_pairs(overrides))
     if args.task:
         merged["task"] = args.task
     if args.model:
         merged["model"] = args.model
     if args.data is not None:
-        source = (read_yaml(config_path).get("data") or {}).get("source") if config_path else None
-        merged.update(api.data_overrides(args.data, source))
+        merged.update(api.data_overrides(args.data))
     run = api.train(config_path, overrides=merged, resume=args.resume, output_dir=args.output_dir, progress=args.progress)
     print(api.summary_table(run.summary))
     print(f"run directory: {run.path}")
@@ -229,8 +228,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except (ShenduError, KeyError, ValueError, FileNotFoundError) as error:
-        if not isinstance(error, ShenduError) and "--debug" in sys.argv:
-            raise
         message = error.args[0] if isinstance(error, KeyError) and error.args else str(error)
         print(f"error: {message}", file=sys.stderr)
         return 2

@@ -171,17 +171,19 @@ def parse_override(text: str) -> tuple[str, Any]:
     return key.strip(), value
 
 
+def override_pairs(overrides: Mapping[str, Any] | Sequence[str] | None) -> list[tuple[str, Any]]:
+    """``{"a.b": 1}`` or ``["a.b=1"]`` -> ``[("a.b", 1)]``."""
+    if not overrides:
+        return []
+    if isinstance(overrides, Mapping):
+        return list(overrides.items())
+    return [parse_override(o) for o in overrides]
+
+
 def apply_overrides(raw: Mapping[str, Any], overrides: Mapping[str, Any] | Sequence[str] | None) -> dict[str, Any]:
     """Set dotted keys in a copy of ``raw``; a spec given as a name becomes a mapping first."""
     result = copy.deepcopy(dict(raw))
-    if not overrides:
-        return result
-    pairs = (
-        [parse_override(o) for o in overrides]
-        if not isinstance(overrides, Mapping)
-        else list(overrides.items())
-    )
-    for dotted, value in pairs:
+    for dotted, value in override_pairs(overrides):
         parts = dotted.split(".")
         node = result
         for depth, part in enumerate(parts[:-1]):

@@ -4,7 +4,8 @@ Layout (``runs/<name>-<NNNN>/``)::
 
     config.yaml        the resolved run configuration
     manifest.json      versions, platform, seed, data fingerprints, git commit, times
-    preprocessing.json statistics fitted on train, re-applied by predict
+    data.json          preprocessing fitted on train (input kind and shape, classes,
+                       statistics), re-applied by predict and evaluate
     metrics.jsonl      one JSON object per logged epoch (or step)
     checkpoints/last/  model.safetensors, training.safetensors, state.json
     checkpoints/best/  the same, for the best epoch by the monitored metric

@@ -26,7 +26,7 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     Kept fp32 on CPUs: without AVX512-BF16, bf16 autocast is ~10x slower.
     """
     if precision != "auto":
-        if precision in ("bf16", "fp16") and device.type == "cpu" and precision == "fp16":
+        if precision == "fp16" and device.type == "cpu":
             raise ValueError("train.precision=fp16 needs a CUDA GPU. Set train.precision=fp32 or bf16.")
         return precision
     if device.type == "cuda" and torch.cuda.is_bf16_supported():

@@ -29,6 +29,7 @@ from shendu.engine.device import autocast, resolve_precision, to_device
 from shendu.engine.early_stopping import EarlyStopping, improves
 from shendu.engine.progress import Progress
 from shendu.errors import TrainingDivergedError
+from shendu.metrics import higher_is_better
 from shendu.run import RunDirectory, load_checkpoint, save_checkpoint
 
 Step = Callable[[nn.Module, tuple[torch.Tensor, ...]], torch.Tensor]
@@ -111,7 +112,7 @@ class Trainer:
         self.early_stopping = None
         if early is not None:
             early_monitor = early.monitor or monitor
-            mode = early.mode if early.mode != "auto" else (monitor_mode if early_monitor == monitor else _mode_of(early_monitor))
+            mode = early.mode if early.mode != "auto" else ("max" if higher_is_better(early_monitor) else "min")
             self.early_stopping = EarlyStopping(early_monitor, mode, early.patience, early.min_delta)
 
     # -- checkpoints ----------------------------------------------------------
@@ -268,11 +269,6 @@ def _lookup(record: dict, monitor: str) -> float | None:
         known = [f"{s}.{k}" for s in ("train", "val") for k in record.get(s, {})]
         raise ValueError(f"monitor {monitor!r} is not logged; expected one of {known}. Set train.monitor to one of them.")
     return record[split][name]
-
-
-def _mode_of(monitor: str) -> str:
-    name = monitor.rpartition(".")[2]
-    return "min" if name in {"loss", "mse", "mae", "rmse", "perplexity"} or name.endswith("loss") else "max"
 
 
 def fit(model: nn.Module, step: Step, train_data: Sequence[torch.Tensor], optimizer: torch.optim.Optimizer, *, resume: bool = False, **options: Any) -> FitResult:

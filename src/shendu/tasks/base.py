@@ -9,13 +9,13 @@ or loop but keep the same ``prepare``/``evaluate``/``predict`` surface.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
-from shendu.data import DataBundle, Split, load_data
+from shendu.data import DataBundle, Preprocessing, Split, load_data
 from shendu.data.augmentation import build_augmentation
 from shendu.data.batching import BatchSampler, take
 from shendu.engine.device import autocast, to_device
@@ -41,11 +41,6 @@ class SupervisedTask:
     input_kinds: tuple[str, ...]
     default_models: dict[str, Any]
     default_loss: Any
-    summary: str = ""
-    metric_kind: str = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.metric_kind = self.target_kind
 
     # -- data and components ------------------------------------------------
     def load_data(self, data_config, seed: int, preprocessing=None) -> DataBundle:
@@ -58,10 +53,11 @@ class SupervisedTask:
             )
         return bundle
 
-    def num_outputs(self, bundle: DataBundle) -> int:
+    def num_outputs(self, data: DataBundle | Preprocessing) -> int:
+        """Output units: one per class, or one per regression target."""
         if self.target_kind == "classification":
-            return len(bundle.class_names)
-        return len(bundle.target_names)
+            return len(data.class_names)
+        return len(data.target_names)
 
     def build_model(self, spec: Any, bundle: DataBundle) -> nn.Module:
         spec = spec if spec is not None else self.default_models[bundle.input_kind]
@@ -72,7 +68,7 @@ class SupervisedTask:
 
     def monitor(self) -> tuple[str, str]:
         """The validation metric that picks the best checkpoint, and its direction."""
-        name, mode = default_monitor(self.metric_kind)
+        name, mode = default_monitor(self.target_kind)
         return f"val.{name}", mode
 
     # -- training -------------------------------------------------------------
@@ -108,7 +104,7 @@ class SupervisedTask:
         """Loss and metrics of ``model`` on ``split``; classification adds the confusion matrix."""
         was_training = model.training
         model.eval()
-        metrics = build_metrics(None, self.metric_kind, num_classes=len(bundle.class_names or []) or None,
+        metrics = build_metrics(None, self.target_kind, num_classes=len(bundle.class_names or []) or None,
                                 num_outputs=len(bundle.target_names or []) or None).to(device)
         total = torch.zeros((), device=device, dtype=torch.float64)
         sampler = BatchSampler(len(split), batch_size, shuffle=False)
@@ -131,11 +127,10 @@ class SupervisedTask:
             result["confusion_matrix"] = matrix.cpu().tolist()
         return result
 
-    def describe(self, outputs: torch.Tensor, bundle_or_preprocessing: Any) -> list[dict[str, Any]]:
-        """Turn raw outputs into user-level predictions."""
-        info = bundle_or_preprocessing
+    def describe(self, outputs: torch.Tensor, preprocessing: Preprocessing) -> list[dict[str, Any]]:
+        """Turn raw outputs into user-level predictions (labels with probabilities, or values)."""
         if self.target_kind == "classification":
-            class_names = info.class_names
+            class_names = preprocessing.class_names
             probabilities = torch.softmax(outputs.float(), dim=-1).cpu()
             best = probabilities.argmax(dim=-1)
             return [
@@ -143,5 +138,5 @@ class SupervisedTask:
                  "probabilities": {name: float(v) for name, v in zip(class_names, p)}}
                 for b, p in zip(best, probabilities)
             ]
-        values = info.decode_targets(outputs.float()).cpu()
-        return [{name: float(v) for name, v in zip(info.target_names, row)} for row in values]
+        values = preprocessing.decode_targets(outputs.float()).cpu()
+        return [{name: float(v) for name, v in zip(preprocessing.target_names, row)} for row in values]
