@@ -302,7 +302,7 @@ def evaluate(run: str | Path | Run, data: str | Path | None = None, split: str |
     run = run if isinstance(run, Run) else load(run)
     split = split or ("all" if data is not None else "test")
     if split not in ("train", "val", "test", "all"):
-        raise ValueError(f"split must be train, val, test or all; received {split!r}.")
+        raise ValueError(f"split must be train, val, test or all; received {split!r}. Pass --split test.")
     config = build_config(run.config.to_dict(), data_overrides(data))
     bundle = run.task.load_data(config.data, config.seed, preprocessing=run.preprocessing)
     parts = [getattr(bundle, name) for name in ("train", "val", "test")] if split == "all" else [getattr(bundle, split)]

@@ -71,7 +71,10 @@ def _split_overrides(values: Sequence[str]) -> tuple[str | None, list[str]]:
         elif config is None:
             config = value
         else:
-            raise ShenduError(f"expected one config file and key=value overrides; received a second file {value!r}.")
+            raise ShenduError(
+                f"expected one config file and key=value overrides; received a second file {value!r}. "
+                "Write overrides as key.path=value (no spaces around '='), e.g. train.epochs=3."
+            )
     return config, overrides
 
 

@@ -50,3 +50,9 @@ def test_progress_draws_a_bar_on_terminals_and_lines_elsewhere():
         text = stream.getvalue()
         assert ("\r" in text) == expect_carriage_return
         assert "loss 0.5000" in text and "samples/s" in text and "ETA" in text and "* best val.accuracy" in text
+
+
+@pytest.mark.parametrize("name", TASKS.names())
+def test_task_is_documented(name):
+    entry = TASKS.entry(name)
+    assert entry.summary and entry.formula and entry.reference and len(entry.doc.splitlines()) > 2

@@ -29,9 +29,12 @@ class BatchSampler:
 
     def __init__(self, num_samples: int, batch_size: int, *, shuffle: bool = True, seed: int = 0, drop_last: bool = False):
         if num_samples < 1:
-            raise ValueError(f"cannot batch an empty split; received num_samples={num_samples}.")
+            raise ValueError(
+                f"expected at least one sample to batch; received num_samples={num_samples}. "
+                "Check data.limit and data.val_fraction/test_fraction, or give more data."
+            )
         if batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer; received {batch_size}.")
+            raise ValueError(f"batch_size must be a positive integer; received {batch_size}. Set train.batch_size=64.")
         self.num_samples, self.batch_size = num_samples, batch_size
         self.shuffle, self.seed, self.drop_last = shuffle, seed, drop_last
         if drop_last and num_samples < batch_size:

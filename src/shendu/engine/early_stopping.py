@@ -24,7 +24,10 @@ class EarlyStopping:
 
     def __init__(self, monitor: str, mode: str, patience: int, min_delta: float = 0.0):
         if mode not in ("min", "max"):
-            raise ValueError(f"early stopping mode must be 'min' or 'max'; received {mode!r}.")
+            raise ValueError(
+                f"early stopping mode must be 'min' or 'max'; received {mode!r}. "
+                "Set train.early_stopping.mode=min for losses and errors, max for accuracies."
+            )
         self.monitor, self.mode, self.patience, self.min_delta = monitor, mode, patience, min_delta
         self.best: float | None = None
         self.bad_epochs = 0

@@ -4,7 +4,9 @@ from shendu.tasks.base import SupervisedTask
 from shendu.tasks.registry import TASKS
 
 
-@TASKS.register("image-classification", summary="Assign each image one of C classes (cross-entropy on logits).", inputs=("image",))
+@TASKS.register("image-classification", summary="Assign each image one of C classes (cross-entropy on logits).",
+                formula="p = softmax(f(x)); loss = -mean(log p[y]); prediction = argmax p",
+                reference="LeCun et al. 1998, Gradient-based learning applied to document recognition", inputs=("image",))
 def image_classification() -> SupervisedTask:
     """Assign each image one of C classes.
 

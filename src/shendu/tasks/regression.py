@@ -4,7 +4,9 @@ from shendu.tasks.base import SupervisedTask
 from shendu.tasks.registry import TASKS
 
 
-@TASKS.register("regression", summary="Predict one or more real values (MSE on standardised targets).", inputs=("tabular", "image"))
+@TASKS.register("regression", summary="Predict one or more real values (MSE on standardised targets).",
+                formula="z = (y - mean_train) / std_train; loss = mean((f(x) - z)^2); prediction = f(x) * std_train + mean_train",
+                reference="Goodfellow, Bengio & Courville, Deep Learning (2016), section 5.1.4", inputs=("tabular", "image"))
 def regression() -> SupervisedTask:
     """Predict one or more real-valued targets.
 

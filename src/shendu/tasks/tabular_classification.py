@@ -4,7 +4,9 @@ from shendu.tasks.base import SupervisedTask
 from shendu.tasks.registry import TASKS
 
 
-@TASKS.register("tabular-classification", summary="Assign each row of features one of C classes.", inputs=("tabular",))
+@TASKS.register("tabular-classification", summary="Assign each row of features one of C classes.",
+                formula="x = standardise(features); p = softmax(f(x)); loss = -mean(log p[y]); prediction = argmax p",
+                reference="Goodfellow, Bengio & Courville, Deep Learning (2016), section 6.2.2.3", inputs=("tabular",))
 def tabular_classification() -> SupervisedTask:
     """Assign each row of features one of C classes.
 
