@@ -9,7 +9,7 @@ every task trains from one command on the user's own data.
     shendu.load(run.path).predict(images)
 """
 
-from shendu.api import Run, demo, evaluate, load, train, validate
+from shendu.api import Run, demo, evaluate, explain, load, train, validate
 from shendu.config import RunConfig
 from shendu.errors import (
     CheckpointError,
@@ -34,6 +34,7 @@ __all__ = [
     "__version__",
     "demo",
     "evaluate",
+    "explain",
     "load",
     "train",
     "validate",

@@ -21,11 +21,14 @@ from shendu.data import DATASETS, Preprocessing, Split
 from shendu.data.augmentation import AUGMENTATIONS
 from shendu.engine import Progress, Trainer, place, resolve_device, resolve_precision
 from shendu.errors import ConfigError, Problem
-from shendu.losses import LOSSES
+from shendu.losses import LOSSES, loss_problems
 from shendu.metrics import METRICS, higher_is_better
+from shendu.models import BUILD_OPTIONS as MODEL_BUILD_OPTIONS
 from shendu.models import MODELS, build_model
+from shendu.nn import ACTIVATIONS, INITIALIZERS, REGULARIZERS, regularizer_problems
 from shendu.optim import BUILD_OPTIONS, OPTIMIZERS, SCHEDULES, build_optimizer, build_schedule
 from shendu.report.plots import plot_confusion_matrix, plot_history
+from shendu.registry import Registry
 from shendu.run import RunDirectory, load_checkpoint, now
 from shendu.tasks import TASKS
 
@@ -74,6 +77,27 @@ def _merge(fields: Mapping[str, Any], overrides: Any) -> dict[str, Any]:
     return {**fields, **dict(override_pairs(overrides))}
 
 
+def registries() -> dict[str, Registry]:
+    """Every component registry, keyed by the word ``shendu list`` takes, in teaching order."""
+    kinds = (TASKS, MODELS, LOSSES, OPTIMIZERS, SCHEDULES, ACTIVATIONS, INITIALIZERS, REGULARIZERS,
+             METRICS, DATASETS, AUGMENTATIONS)
+    return {registry.plural: registry for registry in kinds}
+
+
+def component_table() -> str:
+    """Markdown: one table per kind with every registered name, summary and reference (README's catalogue)."""
+    parts = []
+    for plural, registry in registries().items():
+        parts.append(f"**{plural.capitalize()}** ({len(registry)})\n")
+        parts.append("| name | what it is | reference |\n|---|---|---|")
+        for entry in registry.entries():
+            summary = entry.summary.replace("|", "\\|")
+            reference = (entry.reference or "").replace("|", "\\|")
+            parts.append(f"| `{entry.name}` | {summary} | {reference if reference != '-' else ''} |")
+        parts.append("")
+    return "\n".join(parts).rstrip() + "\n"
+
+
 def _component_problems(raw: Mapping[str, Any]) -> list[Problem]:
     """Unknown component names and options in a raw (possibly invalid) config mapping."""
     def section(key: str) -> Mapping[str, Any]:
@@ -87,10 +111,12 @@ def _component_problems(raw: Mapping[str, Any]) -> list[Problem]:
     problems: list[Problem] = []
     if isinstance(raw.get("task"), str):
         problems += TASKS.problems(raw["task"], "task")
-    problems += MODELS.problems(spec(raw.get("model")), "model", supplied=("input_shape", "num_outputs"))
-    problems += LOSSES.problems(spec(raw.get("loss")), "loss")
+    problems += MODELS.problems(spec(raw.get("model")), "model", supplied=("input_shape", "num_outputs"), extra=MODEL_BUILD_OPTIONS)
+    problems += loss_problems(spec(raw.get("loss")), "loss")
     problems += OPTIMIZERS.problems(spec(raw.get("optimizer")), "optimizer", supplied=("params",), extra=BUILD_OPTIONS)
     problems += SCHEDULES.problems(spec(raw.get("schedule")), "schedule", supplied=("optimizer", "total_steps", "steps_per_epoch"))
+    regularizers = section("train").get("regularizers") or []
+    problems += regularizer_problems([regularizers] if isinstance(regularizers, (str, Mapping)) else regularizers)
     augment = data.get("augment") or []
     for index, item in enumerate([augment] if isinstance(augment, (str, Mapping)) else augment):
         problems += AUGMENTATIONS.problems(spec(item), f"data.augment.{index}")
@@ -262,6 +288,7 @@ def _finish(run_dir, config, task, bundle, model, loss_fn, result, device, preci
         "task": config.task, "checkpoint": which, "metrics": metrics,
         "best_epoch": result.best_epoch, "monitor": result.monitor, "best_value": result.best_value,
         "epochs_run": len(history), "steps": result.global_step, "stopped_early": result.stopped_early,
+        "warnings": [w["message"] for w in result.warnings],
         "seconds": {"data": round(timing["data"], 3), "train": round(result.train_seconds, 3),
                     "evaluate": round(evaluate_seconds, 3), "total": round(time.perf_counter() - timing["started"], 3)},
     }
@@ -286,6 +313,8 @@ def summary_table(summary: Mapping[str, Any]) -> str:
     seconds = summary.get("seconds", {})
     lines.append(f"best epoch {summary.get('best_epoch')} by {summary.get('monitor')}; "
                  f"train {seconds.get('train', 0):.1f} s, total {seconds.get('total', 0):.1f} s")
+    for message in summary.get("warnings", []):
+        lines.append(f"warning: {message}")
     return "\n".join(lines)
 
 
@@ -320,3 +349,20 @@ def evaluate(run: str | Path | Run, data: str | Path | None = None, split: str |
 def demo(output_dir: str | Path = "runs", progress: str | None = None) -> Run:
     """Train the embedded default: a CNN on scikit-learn's bundled digits, report and all."""
     return train(DEMO_CONFIG, output_dir=output_dir, progress=progress)
+
+
+def explain(name: str, kind: str | None = None, out: str | Path | None = None) -> Any:
+    """Explain a registered component: its summary, formula, when to use it, options and reference,
+    plus a plot of what it does (activations, schedules, optimizers, losses, initializers).
+
+    Args:
+        name: a registered name, e.g. "adam", "cosine", "gelu".
+        kind: "optimizer", "loss", ... — needed when the name is in several registries.
+        out: the directory for ``explain-<name>.png``; default the current directory.
+
+    Returns an ``Explanation`` with ``.text`` and ``.plot`` (a path, or None).
+    """
+    # Imported here so that `import shendu` does not import matplotlib.
+    from shendu.report.explain import explain as explain_component
+
+    return explain_component(name, kind=kind, out=out)

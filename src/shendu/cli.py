@@ -6,6 +6,7 @@
     shendu predict runs/mnist-cnn-0001 img1.png img2.png [--out preds.csv]
     shendu list [models|losses|...]
     shendu validate configs/my.yaml
+    shendu explain adam [--kind optimizer] [--out DIR]
     shendu demo
     shendu env
 """
@@ -23,17 +24,9 @@ from shendu.errors import ShenduError
 
 
 def _registries() -> dict:
-    from shendu.data import DATASETS
-    from shendu.data.augmentation import AUGMENTATIONS
-    from shendu.losses import LOSSES
-    from shendu.metrics import METRICS
-    from shendu.models import MODELS
-    from shendu.nn import ACTIVATIONS, INITIALIZERS
-    from shendu.optim import OPTIMIZERS, SCHEDULES
-    from shendu.tasks import TASKS
+    from shendu.api import registries
 
-    registries = (TASKS, MODELS, LOSSES, OPTIMIZERS, SCHEDULES, ACTIVATIONS, INITIALIZERS, METRICS, DATASETS, AUGMENTATIONS)
-    return {r.plural: r for r in registries}
+    return registries()
 
 
 def _table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:
@@ -46,6 +39,11 @@ def _table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:
 
 def command_list(args: argparse.Namespace) -> int:
     registries = _registries()
+    if args.markdown:
+        from shendu.api import component_table
+
+        print(component_table(), end="")
+        return 0
     if args.kind is None:
         print(_table([(k, str(len(r)), ", ".join(r.names()[:6]) + (", ..." if len(r) > 6 else "")) for k, r in registries.items()],
                      ("kind", "count", "names")))
@@ -160,6 +158,16 @@ def command_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_explain(args: argparse.Namespace) -> int:
+    from shendu import api
+
+    explanation = api.explain(args.name, kind=args.kind, out=args.out)
+    print(explanation.text)
+    if explanation.plot is not None:
+        print(f"\nplot: {explanation.plot}")
+    return 0
+
+
 def command_env(args: argparse.Namespace) -> int:
     from shendu.run import environment
 
@@ -170,7 +178,7 @@ def command_env(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="shendu", description="Deep learning end to end: train, evaluate, predict.")
-    verbs = parser.add_subparsers(dest="verb", required=True, metavar="{train,evaluate,predict,list,validate,demo,env}")
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="{train,evaluate,predict,list,validate,explain,demo,env}")
 
     train = verbs.add_parser("train", help="train from a config file and/or key=value overrides")
     train.add_argument("arguments", nargs="*", help="CONFIG.yaml and/or key.path=value overrides")
@@ -198,12 +206,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     listing = verbs.add_parser("list", help="registered components of a kind")
     listing.add_argument("kind", nargs="?")
+    listing.add_argument("--markdown", action="store_true", help="every kind as markdown tables (README's catalogue)")
     listing.set_defaults(handler=command_list)
 
     validate = verbs.add_parser("validate", help="report every problem of a config at once; runs nothing")
     validate.add_argument("config")
     validate.add_argument("overrides", nargs="*")
     validate.set_defaults(handler=command_validate)
+
+    explain = verbs.add_parser("explain", help="what a component does: summary, formula, options, and a plot")
+    explain.add_argument("name", help="a registered name, e.g. adam, cosine, gelu (shendu list)")
+    explain.add_argument("--kind", help="the registry to look in when the name is in several, e.g. loss or metric")
+    explain.add_argument("--out", help="directory for explain-<name>.png (default: the current directory)")
+    explain.set_defaults(handler=command_explain)
 
     demo = verbs.add_parser("demo", help="train a CNN on the bundled digits and print where its report is")
     demo.add_argument("--output-dir", default="runs")

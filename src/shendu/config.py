@@ -94,6 +94,27 @@ class DataConfig(Section):
         return value
 
 
+class DiagnosticsConfig(Section):
+    """Cheap training diagnostics: per-layer gradient norms and warnings with a suggestion.
+
+    Every ``every_steps`` optimizer steps the engine records the gradient norm
+    of each weighted layer (one host sync) into ``metrics.jsonl`` and checks
+    for vanishing gradients (first/last layer norm ratio below
+    ``vanishing_ratio``), exploding gradients (total norm above
+    ``exploding_norm`` or not finite) and dead ReLUs (more than
+    ``dead_fraction`` of a layer's units never active on the batch). At each
+    epoch end it checks for overfitting (validation loss rising for
+    ``overfit_epochs`` epochs while the training loss falls).
+    """
+
+    enabled: bool = True
+    every_steps: int = Field(50, ge=1, description="optimizer steps between gradient-norm records")
+    vanishing_ratio: float = Field(1e-2, gt=0.0, description="warn when first/last layer gradient norm is below this")
+    exploding_norm: float = Field(1e3, gt=0.0, description="warn when the total gradient norm is above this")
+    dead_fraction: float = Field(0.5, gt=0.0, le=1.0, description="warn when more of a ReLU layer's units are never active")
+    overfit_epochs: int = Field(3, ge=1, description="epochs of rising val loss (falling train loss) before warning")
+
+
 class TrainConfig(Section):
     """How the engine trains: epochs, batches, clipping, checkpoints, early stopping."""
 
@@ -111,6 +132,19 @@ class TrainConfig(Section):
     compile: bool = False
     drop_last: bool = False
     progress: Literal["auto", "bar", "lines", "none"] = "auto"
+    diagnostics: DiagnosticsConfig = Field(default_factory=DiagnosticsConfig)
+    regularizers: list[Spec] = Field(
+        default_factory=list, description="training-time regularizers: l1, l2, weight-decay, max-norm (shendu list regularizers)"
+    )
+
+    @field_validator("regularizers", mode="before")
+    @classmethod
+    def _regularizer_specs(cls, value: Any) -> Any:
+        if isinstance(value, (str, Mapping)):
+            value = [value]
+        if isinstance(value, Sequence) and not isinstance(value, str):
+            return [normalize_spec(v) for v in value]
+        return value
 
 
 class OutputConfig(Section):

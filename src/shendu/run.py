@@ -308,14 +308,24 @@ class RunDirectory:
             handle.write(json.dumps(record, default=float) + "\n")
             handle.flush()
 
-    def history(self) -> list[dict]:
+    def records(self) -> list[dict]:
+        """Every line of metrics.jsonl: epoch records and step records with a ``kind`` (diagnostics)."""
         if not self.metrics_path.is_file():
             return []
         return [json.loads(line) for line in self.metrics_path.read_text().splitlines() if line.strip()]
 
-    def truncate_log(self, last_epoch: int) -> None:
-        """Drop records after ``last_epoch`` (a resumed run rewrites them)."""
-        kept = [r for r in self.history() if r.get("epoch", 0) <= last_epoch]
+    def history(self, kind: str = "epoch") -> list[dict]:
+        """The records of one kind: "epoch" (one per epoch, no ``kind`` key) or e.g. "diagnostics"."""
+        return [r for r in self.records() if r.get("kind", "epoch") == kind]
+
+    def truncate_log(self, last_epoch: int, last_step: int | None = None) -> None:
+        """Drop records after ``last_epoch`` (and step records after ``last_step``): a resumed run rewrites them."""
+        def kept_record(record: dict) -> bool:
+            if "kind" in record and last_step is not None:
+                return record.get("step", 0) <= last_step
+            return record.get("epoch", 0) <= last_epoch
+
+        kept = [r for r in self.records() if kept_record(r)]
         with open(self.metrics_path, "w") as handle:
             for record in kept:
                 handle.write(json.dumps(record) + "\n")

@@ -40,6 +40,8 @@ def _regression(num_outputs: int) -> tuple[torch.Tensor, torch.Tensor]:
 def _sklearn_classification(name: str, labels: np.ndarray, predicted: np.ndarray) -> float:
     if name == "accuracy":
         return sk.accuracy_score(labels, predicted)
+    if name == "zero-one-loss":
+        return sk.zero_one_loss(labels, predicted)
     scorer = {"precision": sk.precision_score, "recall": sk.recall_score, "f1": sk.f1_score}[name]
     return scorer(labels, predicted, average="macro", zero_division=0)
 
@@ -67,7 +69,7 @@ def test_every_metric_is_tagged_and_documented(name: str) -> None:
     assert entry.tags["kind"] in KINDS
     assert isinstance(entry.tags["higher_is_better"], bool)
     assert entry.summary and entry.formula and "Formula" in entry.doc
-    assert name in DEFAULT_METRICS[entry.tags["kind"]]
+    assert set(DEFAULT_METRICS[entry.tags["kind"]]) <= set(names_of_kind(entry.tags["kind"]))
     assert higher_is_better(name) is entry.tags["higher_is_better"]
 
 
@@ -160,3 +162,27 @@ def test_monitors_and_directions() -> None:
     assert not higher_is_better("mse") and not higher_is_better("val.loss") and not higher_is_better("loss")
     with pytest.raises(UnknownComponentError):
         higher_is_better("val.accuracyy")
+
+
+def test_zero_one_loss_is_one_minus_accuracy_and_lower_is_better() -> None:
+    logits, targets = _classification(5)
+    targets[:7] = -1
+    errors = METRICS.get({"name": "zero-one-loss", "ignore_index": -1}, num_classes=5, num_outputs=None)
+    accuracy = METRICS.get({"name": "accuracy", "ignore_index": -1}, num_classes=5, num_outputs=None)
+    errors.update(logits, targets)
+    accuracy.update(logits, targets)
+    torch.testing.assert_close(errors.compute(), 1 - accuracy.compute())
+    kept = targets != -1
+    expected = sk.zero_one_loss(targets[kept].numpy(), logits[kept].argmax(1).numpy())
+    assert errors.compute().item() == pytest.approx(expected, rel=1e-6)
+    # Two wrong out of four, by hand.
+    hand = METRICS.get("zero-one-loss", num_classes=3, num_outputs=None)
+    hand.update(torch.tensor([0, 1, 2, 2]), torch.tensor([0, 2, 1, 2]))
+    assert hand.compute().item() == pytest.approx(0.5)
+    assert not higher_is_better("zero-one-loss") and not higher_is_better("val.zero-one-loss")
+    assert "zero-one-loss" not in DEFAULT_METRICS["classification"]
+    logits, targets = _classification(5)
+    collection = build_metrics(["accuracy", "zero-one-loss"], "classification", num_classes=5)
+    collection.update(logits, targets)
+    values = collection.compute()
+    torch.testing.assert_close(values["zero-one-loss"], 1 - values["accuracy"])

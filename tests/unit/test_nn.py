@@ -224,10 +224,9 @@ def test_initialize_auto_uses_he_for_relu_and_xavier_for_tanh():
     assert initialize(model, "auto", activation="relu") is model
     assert model[0].weight.std().item() == pytest.approx(math.sqrt(2 / 27), rel=0.05)
     assert model[4].weight.std().item() == pytest.approx(math.sqrt(2 / 64), rel=0.02)
-    for module in model:
-        if getattr(module, "bias", None) is not None:
-            assert torch.all(module.bias == 0)
-    assert torch.all(model[1].weight == 1) and torch.all(model[5].weight == 1)
+    assert torch.all(model[0].bias == 0) and torch.all(model[4].bias == 0)
+    # Normalisation layers are left as they are (a ResNet's zero-initialised residual BN stays zero).
+    assert torch.all(model[1].weight >= 2) and torch.all(model[5].bias >= 2)
     initialize(model, "auto", activation="tanh")
     assert model[4].weight.std().item() == pytest.approx(math.sqrt(2 / 1064), rel=0.02)
 
@@ -256,3 +255,30 @@ def test_initialize_covers_all_convolution_ranks():
     initialize(model, "zeros")
     for module in model:
         assert torch.all(module.weight == 0) and torch.all(module.bias == 0)
+
+
+def test_initialize_per_layer_type_override():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Embedding(50, 16), nn.Conv1d(16, 32, 3), nn.Flatten(), nn.Linear(32 * 6, 500),
+                          nn.GRU(8, 8, num_layers=2))
+    embedding_before = model[0].weight.clone()
+    initialize(model, {"default": "he-normal", "linear": "zeros", "recurrent": {"name": "constant", "value": 0.5}})
+    assert torch.equal(model[0].weight, embedding_before) is False  # default he-normal reached the embedding
+    assert model[1].weight.std().item() == pytest.approx(math.sqrt(2 / (16 * 3)), rel=0.1)
+    assert torch.all(model[3].weight == 0)
+    gru = dict(model[4].named_parameters())
+    assert all(torch.all(v == 0.5) for k, v in gru.items() if k.startswith("weight"))
+    assert all(torch.all(v == 0) for k, v in gru.items() if k.startswith("bias"))
+
+
+def test_initialize_auto_keeps_embedding_and_recurrent_defaults():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Embedding(50, 16), nn.LSTM(16, 8))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    initialize(model, "auto", activation="relu")
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+
+
+def test_initialize_rejects_unknown_layer_type():
+    with pytest.raises(ValueError, match=r"unknown layer type.*'dense'.*'default', 'linear', 'conv'"):
+        initialize(nn.Linear(2, 2), {"dense": "he-normal"})

@@ -26,10 +26,13 @@ from torch import nn
 from shendu.config import TrainConfig
 from shendu.data.batching import BatchSampler, take
 from shendu.engine.device import autocast, resolve_precision, to_device
+from shendu.engine.diagnostics import Diagnostics
 from shendu.engine.early_stopping import EarlyStopping, improves
 from shendu.engine.progress import Progress
-from shendu.errors import TrainingDivergedError
+from shendu.errors import ConfigError, Problem, TrainingDivergedError
 from shendu.metrics import higher_is_better
+from shendu.nn import build_regularization
+from shendu.optim import is_metric_schedule, needs_closure
 from shendu.run import RunDirectory, load_checkpoint, save_checkpoint
 
 Step = Callable[[nn.Module, tuple[torch.Tensor, ...]], torch.Tensor]
@@ -47,6 +50,7 @@ class FitResult:
     stopped_early: bool = False
     train_seconds: float = 0.0
     global_step: int = 0
+    warnings: list[dict] = field(default_factory=list)
 
 
 @dataclass
@@ -108,6 +112,17 @@ class Trainer:
         self.forward_model = torch.compile(model) if config.compile else model
         self.state = _State()
         self.losses = torch.zeros(self.num_batches, device=device)
+        self.closure = needs_closure(optimizer)
+        if self.closure and (self.accumulate > 1 or self.scaler is not None):
+            raise ConfigError([Problem(
+                "train.accumulate_steps" if self.accumulate > 1 else "train.precision",
+                self.accumulate if self.accumulate > 1 else config.precision,
+                f"1 / fp32 or bf16 with {type(optimizer).__name__}",
+                "Closure optimizers (lbfgs, newton) re-evaluate the loss inside each step, which gradient "
+                "accumulation and fp16 loss scaling cannot follow; set train.accumulate_steps=1 and "
+                "train.precision=fp32.")])
+        self.regularization = build_regularization(config.regularizers, model, optimizer, closure=self.closure)
+        self.diagnostics = Diagnostics(model, config.diagnostics) if config.diagnostics.enabled else None
         early = config.early_stopping
         self.early_stopping = None
         if early is not None:
@@ -128,6 +143,7 @@ class Trainer:
     def _progress_state(self) -> dict[str, Any]:
         state = dict(vars(self.state))
         state["early_stopping"] = self.early_stopping.state_dict() if self.early_stopping else None
+        state["diagnostics"] = self.diagnostics.state_dict() if self.diagnostics else None
         return state
 
     def save(self, which: str) -> None:
@@ -146,10 +162,13 @@ class Trainer:
         set_rng_state(training["rng"], self.device)
         self.losses.copy_(training["losses"].to(self.device))
         early = state.pop("early_stopping", None)
+        diagnostics = state.pop("diagnostics", None)
         self.state = _State(**state)
         if self.early_stopping is not None and early is not None:
             self.early_stopping.load_state_dict(early)
-        self.run.truncate_log(self.state.epoch)
+        if self.diagnostics is not None and diagnostics is not None:
+            self.diagnostics.load_state_dict(diagnostics)
+        self.run.truncate_log(self.state.epoch, self.state.global_step)
 
     def _last_checkpoint(self) -> str | None:
         if self.run is None:
@@ -167,23 +186,63 @@ class Trainer:
         step = self.state.global_step - (upto - first - 1) // self.accumulate
         raise TrainingDivergedError(step, self.state.epoch + 1, float(losses[first]), self._last_checkpoint())
 
-    def _optimizer_step(self) -> None:
-        config = self.config
+    def _optimizer_step(self, batch: tuple[torch.Tensor, ...] | None = None) -> torch.Tensor | None:
+        """Clip, regularise, step, schedule. Closure optimizers evaluate ``batch`` themselves
+        and return the batch's loss; otherwise the gradients are already accumulated."""
+        config, regularization = self.config, self.regularization
         if self.scaler is not None:
             self.scaler.unscale_(self.optimizer)
+        if self.diagnostics is not None and not self.closure:
+            self._log_diagnostics(self.diagnostics.after_backward(self.state.global_step))
         if config.clip_grad_value is not None:
             nn.utils.clip_grad_value_(self.model.parameters(), config.clip_grad_value)
         if config.clip_grad_norm is not None:
             nn.utils.clip_grad_norm_(self.model.parameters(), config.clip_grad_norm)
-        if self.scaler is not None:
+        if regularization is not None:
+            regularization.before_step()
+        loss = None
+        if self.closure:
+            loss = self.optimizer.step(self._closure(batch))
+        elif self.scaler is not None:
             self.scaler.step(self.optimizer)
             self.scaler.update()
         else:
             self.optimizer.step()
+        if regularization is not None:
+            regularization.after_step()
         self.optimizer.zero_grad(set_to_none=True)
-        if self.schedule is not None:
+        if self.schedule is not None and not is_metric_schedule(self.schedule):
             self.schedule.step()
         self.state.global_step += 1
+        return loss
+
+    def _closure(self, batch: tuple[torch.Tensor, ...]) -> Callable[..., torch.Tensor]:
+        """The loss of ``batch`` at the current weights, for optimizers that re-evaluate it
+        (lbfgs line searches, newton's Hessian): zero grads, forward, backward if asked."""
+        def closure(backward: bool = True) -> torch.Tensor:
+            self.optimizer.zero_grad(set_to_none=True)
+            with autocast(self.precision, self.device):
+                loss = self.step(self.forward_model, batch)
+            total = self._with_penalty(loss)
+            if backward:
+                total.backward()
+            return total
+
+        return closure
+
+    def _with_penalty(self, loss: torch.Tensor) -> torch.Tensor:
+        if self.regularization is None or not self.regularization.has_penalty:
+            return loss
+        return loss + self.regularization.penalty()
+
+    def _log_diagnostics(self, record: dict | None) -> None:
+        if record is None:
+            return
+        messages = self.diagnostics.drain()
+        if self.run is not None:
+            self.run.log({**record, "epoch": self.state.epoch + 1, **({"warnings": messages} if messages else {})})
+        for message in messages:
+            self.progress.message(f"warning: {message}")
 
     def _train_epoch(self, epoch: int) -> None:
         state, config = self.state, self.config
@@ -196,13 +255,21 @@ class Trainer:
         last = self.num_batches - 1
         for number, indices in enumerate(self.sampler.batches(epoch, start), start):
             batch = to_device(take(self.data, indices), self.device)
-            with autocast(self.precision, self.device):
-                loss = self.step(self.forward_model, batch)
-            scaled = loss / self.accumulate if self.accumulate > 1 else loss
-            (self.scaler.scale(scaled) if self.scaler is not None else scaled).backward()
+            if self.diagnostics is not None:
+                self.diagnostics.start_step(state.global_step)
+            if self.closure:
+                loss = self._optimizer_step(batch)
+            else:
+                with autocast(self.precision, self.device):
+                    loss = self.step(self.forward_model, batch)
+                total = self._with_penalty(loss)
+                scaled = total / self.accumulate if self.accumulate > 1 else total
+                (self.scaler.scale(scaled) if self.scaler is not None else scaled).backward()
+            # The data loss only: a penalty would make it incomparable with the validation loss.
             self.losses[number] = loss.detach()
-            if (number + 1) % self.accumulate == 0 or number == last:
-                self._optimizer_step()
+            if self.closure or (number + 1) % self.accumulate == 0 or number == last:
+                if not self.closure:
+                    self._optimizer_step()
                 state.batch = number + 1
                 if every and state.global_step % every == 0 and number != last:
                     self._check_finite(number + 1)
@@ -233,6 +300,7 @@ class Trainer:
             record["seconds"] = time.perf_counter() - started
             record["samples_per_second"] = min(samples, len(self.data[0])) / max(train_seconds, 1e-9)
             state.epoch, state.batch = epoch + 1, 0
+            self._epoch_end_hooks(record)
             improved = self._update_best(record)
             if self.early_stopping is not None:
                 state.stopped_early = self.early_stopping.update(_lookup(record, self.early_stopping.monitor))
@@ -251,7 +319,21 @@ class Trainer:
         result.best_epoch, result.best_value = state.best_epoch, state.best_value
         result.stopped_early, result.train_seconds = state.stopped_early, state.train_seconds
         result.global_step = state.global_step
+        result.warnings = list(self.diagnostics.warnings) if self.diagnostics is not None else []
         return result
+
+    def _epoch_end_hooks(self, record: dict) -> None:
+        """Metric-driven schedules step on the epoch's validation value; diagnostics check overfitting."""
+        if self.schedule is not None and is_metric_schedule(self.schedule):
+            monitor = self.schedule.monitor or self.monitor
+            self.schedule.step(_lookup(record, monitor))
+        if self.diagnostics is not None:
+            self.diagnostics.end_epoch(record)
+            for message in self.diagnostics.drain():
+                self.progress.message(f"warning: {message}")
+            warned = [w for w in self.diagnostics.warnings if w.get("epoch") == record["epoch"]]
+            if warned:
+                record["warnings"] = [w["message"] for w in warned]
 
     def _update_best(self, record: dict) -> bool:
         if self.monitor is None:

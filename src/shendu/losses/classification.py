@@ -1,10 +1,11 @@
-"""Classification losses: cross-entropy over classes and binary cross-entropy over labels.
+"""Classification losses: cross-entropy, binary cross-entropy and negative log-likelihood.
 
-Both take raw scores (logits), never probabilities: the log-softmax and
-log-sigmoid inside torch's fused kernels are numerically stable where
-``log(softmax(x))`` is not. Each constructor takes keyword options and returns
-an ``nn.Module`` whose ``forward(outputs, targets)`` returns the loss
-(a scalar with the default ``reduction="mean"``).
+Cross-entropy and binary cross-entropy take raw scores (logits), never
+probabilities: the log-softmax and log-sigmoid inside torch's fused kernels
+are numerically stable where ``log(softmax(x))`` is not. 'nll' is the same
+loss for models that already end in ``log_softmax``. Each constructor takes
+keyword options and returns an ``nn.Module`` whose ``forward(outputs,
+targets)`` returns the loss (a scalar with the default ``reduction="mean"``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,18 @@ import torch.nn.functional as F
 from torch import nn
 
 from shendu.errors import DataError
-from shendu.losses.registry import LOSSES, check_number, check_reduction, check_same_shape, check_weights
+from shendu.losses.registry import (
+    CLASS_MARGIN_AXIS,
+    LOSSES,
+    MARGIN_AXIS,
+    check_integer,
+    check_number,
+    check_reduction,
+    check_same_shape,
+    check_weights,
+    class_margin_profile,
+    margin_profile,
+)
 
 CROSS_ENTROPY_FORMULA = (
     "loss_i = -w[y_i] * log(softmax(z_i)[y_i]); mean = sum_i loss_i / sum_i w[y_i]; "
@@ -23,13 +35,64 @@ CROSS_ENTROPY_FORMULA = (
 BINARY_CROSS_ENTROPY_FORMULA = (
     "loss = -(p * y * log(sigmoid(z)) + (1 - y) * log(1 - sigmoid(z))), p = pos_weight (1 by default)"
 )
+NLL_FORMULA = "loss_i = -w[y_i] * x_i[y_i] (x = log-probabilities); mean = sum_i loss_i / sum_i w[y_i]"
 
 
-def _weights_on(weights: torch.Tensor | None, outputs: torch.Tensor) -> torch.Tensor | None:
+def weights_on(weights: torch.Tensor | None, outputs: torch.Tensor) -> torch.Tensor | None:
     """The weights on the outputs' device and in their dtype (torch refuses mixed dtypes)."""
     if weights is None or (weights.device == outputs.device and weights.dtype == outputs.dtype):
         return weights
     return weights.to(device=outputs.device, dtype=outputs.dtype)
+
+
+def weights_buffer(values: list[float] | None) -> torch.Tensor | None:
+    """Weights as a float32 tensor for a non-persistent buffer (it moves with .to(), stays out of checkpoints)."""
+    return None if values is None else torch.tensor(values, dtype=torch.float32)
+
+
+def check_class_targets(
+    loss: str,
+    outputs: torch.Tensor,
+    targets: torch.Tensor,
+    class_weights: torch.Tensor | None = None,
+    allow_probabilities: bool = False,
+) -> bool:
+    """Raise a DataError unless outputs are (B, C, ...) scores and targets (B, ...) int64 class indices.
+
+    With ``allow_probabilities``, float targets of the outputs' shape (class
+    probabilities) are accepted too; returns True when that is what they are.
+    """
+    shape = tuple(outputs.shape)
+    if outputs.dim() < 2:
+        raise DataError(
+            f"loss {loss!r}: expected outputs of shape (B, C) with one score per class; received shape {shape}. "
+            "For one logit per sample use the 'binary-cross-entropy' loss, or give the model's last layer "
+            "num_classes outputs."
+        )
+    num_classes = shape[1]
+    if class_weights is not None and class_weights.numel() != num_classes:
+        raise DataError(
+            f"loss {loss!r}: expected class_weights with one entry per class ({num_classes}); "
+            f"received {class_weights.numel()} weights. Give {num_classes} weights, in class order."
+        )
+    if allow_probabilities and targets.is_floating_point() and targets.shape == outputs.shape:
+        return True
+    expected = (shape[0], *shape[2:])
+    if tuple(targets.shape) != expected:
+        soft = ", or class probabilities of the outputs' shape" if allow_probabilities else " (not one-hot)"
+        fix = "Use targets.squeeze(1)." if tuple(targets.shape) == (shape[0], 1, *shape[2:]) else (
+            f"Give one class index per sample{soft}."
+        )
+        raise DataError(
+            f"loss {loss!r}: expected targets of shape {expected} (class indices) for outputs of shape "
+            f"{shape}; received targets of shape {tuple(targets.shape)}. {fix}"
+        )
+    if targets.dtype != torch.int64:
+        raise DataError(
+            f"loss {loss!r}: expected int64 class indices as targets; received dtype {targets.dtype}. "
+            "Convert them with targets.long()."
+        )
+    return False
 
 
 @LOSSES.register(
@@ -38,6 +101,9 @@ def _weights_on(weights: torch.Tensor | None, outputs: torch.Tensor) -> torch.Te
     reference="Goodfellow, Bengio & Courville, Deep Learning (2016), sections 5.5 and 6.2.2.3; "
     "label smoothing: Szegedy et al., Rethinking the Inception Architecture, CVPR 2016",
     kind="classification",
+    profile=class_margin_profile("cross-entropy"),
+    profile_axis=CLASS_MARGIN_AXIS,
+    profile_range=(-4.0, 4.0),
 )
 class CrossEntropyLoss(nn.Module):
     """Cross-entropy between class logits and the true class: the loss of multi-class classification.
@@ -83,66 +149,25 @@ class CrossEntropyLoss(nn.Module):
         self.label_smoothing = check_number(
             "cross-entropy", "label_smoothing", label_smoothing, minimum=0.0, maximum=1.0, example="0.1"
         )
-        if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
-            raise DataError(
-                f"loss 'cross-entropy': expected an integer ignore_index; received {ignore_index!r}. "
-                "Set it to the class index used for padding, or leave the default -100."
-            )
-        self.ignore_index = ignore_index
+        self.ignore_index = check_integer("cross-entropy", "ignore_index", ignore_index, example="-100")
         self.reduction = check_reduction("cross-entropy", reduction)
-        # A buffer moves with .to(device); not persistent, so it stays out of checkpoints.
-        tensor = None if weights is None else torch.tensor(weights, dtype=torch.float32)
-        self.register_buffer("class_weights", tensor, persistent=False)
+        self.register_buffer("class_weights", weights_buffer(weights), persistent=False)
 
     def forward(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        soft = self._check(outputs, targets)
+        soft = check_class_targets("cross-entropy", outputs, targets, self.class_weights, allow_probabilities=True)
+        if soft and targets.dtype != outputs.dtype:
+            targets = targets.to(outputs.dtype)
         if self.class_weights is not None and self.class_weights.device != outputs.device:
             # Moved once and kept, so later steps pay no copy.
             self.class_weights = self.class_weights.to(outputs.device)
-        weights = _weights_on(self.class_weights, outputs)
-        if soft and targets.dtype != outputs.dtype:
-            targets = targets.to(outputs.dtype)
         return F.cross_entropy(
             outputs,
             targets,
-            weight=weights,
+            weight=weights_on(self.class_weights, outputs),
             ignore_index=self.ignore_index,
             reduction=self.reduction,
             label_smoothing=self.label_smoothing,
         )
-
-    def _check(self, outputs: torch.Tensor, targets: torch.Tensor) -> bool:
-        """Validate shapes; return True when the targets are class probabilities."""
-        shape = tuple(outputs.shape)
-        if outputs.dim() < 2:
-            raise DataError(
-                f"loss 'cross-entropy': expected outputs of shape (B, C) with one logit per class; "
-                f"received shape {shape}. For one logit per sample use the 'binary-cross-entropy' "
-                "loss, or give the model's last layer num_classes outputs."
-            )
-        num_classes = shape[1]
-        if self.class_weights is not None and self.class_weights.numel() != num_classes:
-            raise DataError(
-                f"loss 'cross-entropy': expected class_weights with one entry per class ({num_classes}); "
-                f"received {self.class_weights.numel()} weights. Give {num_classes} weights, in class order."
-            )
-        if targets.is_floating_point() and targets.shape == outputs.shape:
-            return True
-        expected = (shape[0], *shape[2:])
-        if tuple(targets.shape) != expected:
-            fix = "Use targets.squeeze(1)." if tuple(targets.shape) == (shape[0], 1, *shape[2:]) else (
-                "Give one class index per sample (not one-hot), or class probabilities of the outputs' shape."
-            )
-            raise DataError(
-                f"loss 'cross-entropy': expected targets of shape {expected} (class indices) for outputs of shape "
-                f"{shape}; received targets of shape {tuple(targets.shape)}. {fix}"
-            )
-        if targets.dtype != torch.int64:
-            raise DataError(
-                f"loss 'cross-entropy': expected int64 class indices as targets; received dtype {targets.dtype}. "
-                "Convert them with targets.long()."
-            )
-        return False
 
     def extra_repr(self) -> str:
         return (
@@ -156,6 +181,9 @@ class CrossEntropyLoss(nn.Module):
     formula=BINARY_CROSS_ENTROPY_FORMULA,
     reference="Goodfellow, Bengio & Courville, Deep Learning (2016), section 6.2.2.2",
     kind="classification",
+    profile=margin_profile("binary-cross-entropy"),
+    profile_axis=MARGIN_AXIS,
+    profile_range=(-4.0, 4.0),
 )
 class BinaryCrossEntropyLoss(nn.Module):
     """Binary cross-entropy on logits: the loss of yes/no and multi-label classification.
@@ -186,8 +214,7 @@ class BinaryCrossEntropyLoss(nn.Module):
         super().__init__()
         weights = check_weights("binary-cross-entropy", "pos_weight", pos_weight)
         self.reduction = check_reduction("binary-cross-entropy", reduction)
-        tensor = None if weights is None else torch.tensor(weights, dtype=torch.float32)
-        self.register_buffer("pos_weight", tensor, persistent=False)
+        self.register_buffer("pos_weight", weights_buffer(weights), persistent=False)
 
     def forward(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         check_same_shape("binary-cross-entropy", outputs, targets)
@@ -198,7 +225,7 @@ class BinaryCrossEntropyLoss(nn.Module):
         if targets.dtype != outputs.dtype:
             targets = targets.to(outputs.dtype)
         return F.binary_cross_entropy_with_logits(
-            outputs, targets, pos_weight=_weights_on(self.pos_weight, outputs), reduction=self.reduction
+            outputs, targets, pos_weight=weights_on(self.pos_weight, outputs), reduction=self.reduction
         )
 
     def _check_pos_weight(self, outputs: torch.Tensor) -> None:
@@ -213,3 +240,72 @@ class BinaryCrossEntropyLoss(nn.Module):
 
     def extra_repr(self) -> str:
         return f"reduction={self.reduction!r}, pos_weight={self.pos_weight is not None}"
+
+
+def _probability_profile(x: torch.Tensor) -> torch.Tensor:
+    """'nll' of two-class log-probabilities (log x, log(1 - x)) with true class 0."""
+    log_probabilities = torch.stack([x.log(), (1 - x).clamp_min(1e-12).log()], dim=1)  # (N, 2)
+    return LOSSES.get({"name": "nll", "reduction": "none"})(log_probabilities, torch.zeros(len(x), dtype=torch.long))
+
+
+@LOSSES.register(
+    "nll",
+    formula=NLL_FORMULA,
+    reference="Goodfellow, Bengio & Courville, Deep Learning (2016), section 5.5",
+    kind="classification",
+    profile=_probability_profile,
+    profile_axis="probability of the true class",
+    profile_range=(0.01, 1.0),
+)
+class NegativeLogLikelihoodLoss(nn.Module):
+    """Negative log-likelihood of the true class, for models whose outputs are already log-probabilities.
+
+    Use it when the model ends in ``log_softmax`` (or outputs log-probabilities
+    by design, e.g. a mixture model or a CTC-style head); on raw logits use
+    'cross-entropy', which is log_softmax followed by this loss, fused and
+    stable. Minimising it is maximum likelihood estimation. The loss does not
+    check that the outputs are normalised: feeding logits trains on a wrong
+    objective without any error, so choose it deliberately.
+
+    Formula: loss_i = -w[y_i] * x_i[y_i] with x = log-probabilities, averaged
+    with the weights: mean = sum_i loss_i / sum_i w[y_i].
+
+    Shapes: outputs (B, C) log-probabilities (or (B, C, d1, ...)); targets (B,)
+    int64 class indices (or (B, d1, ...)).
+
+    Reference: Goodfellow, Bengio & Courville, Deep Learning (2016), 5.5 (maximum likelihood).
+
+    Args:
+        class_weights: one non-negative weight per class, or None for equal weights.
+        ignore_index: targets equal to this are skipped (e.g. padding); default -100.
+        reduction: "mean" (default), "sum" or "none" (one loss per sample).
+    """
+
+    class_weights: torch.Tensor | None
+
+    def __init__(
+        self, *, class_weights: list[float] | None = None, ignore_index: int = -100, reduction: str = "mean"
+    ):
+        super().__init__()
+        weights = check_weights("nll", "class_weights", class_weights)
+        self.ignore_index = check_integer("nll", "ignore_index", ignore_index, example="-100")
+        self.reduction = check_reduction("nll", reduction)
+        self.register_buffer("class_weights", weights_buffer(weights), persistent=False)
+
+    def forward(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        check_class_targets("nll", outputs, targets, self.class_weights)
+        if self.class_weights is not None and self.class_weights.device != outputs.device:
+            self.class_weights = self.class_weights.to(outputs.device)
+        return F.nll_loss(
+            outputs,
+            targets,
+            weight=weights_on(self.class_weights, outputs),
+            ignore_index=self.ignore_index,
+            reduction=self.reduction,
+        )
+
+    def extra_repr(self) -> str:
+        return (
+            f"ignore_index={self.ignore_index}, reduction={self.reduction!r}, "
+            f"class_weights={self.class_weights is not None}"
+        )

@@ -1,4 +1,4 @@
-"""Regression losses: squared, absolute and Huber error between predictions and targets.
+"""Regression losses: squared, absolute, Huber and smooth L1 error between predictions and targets.
 
 Each constructor takes keyword options and returns an ``nn.Module`` whose
 ``forward(outputs, targets)`` returns the loss (a scalar with the default
@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from shendu.errors import DataError
-from shendu.losses.registry import LOSSES, check_number, check_reduction, check_same_shape
+from shendu.losses.registry import ERROR_AXIS, LOSSES, check_number, check_reduction, check_same_shape, error_profile
 
 
 def _prepare(loss: str, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -33,6 +33,9 @@ def _prepare(loss: str, outputs: torch.Tensor, targets: torch.Tensor) -> torch.T
     formula="loss = mean((y_hat - y)^2)",
     reference="Goodfellow, Bengio & Courville, Deep Learning (2016), section 5.1.4",
     kind="regression",
+    profile=error_profile("mse"),
+    profile_axis=ERROR_AXIS,
+    profile_range=(-3.0, 3.0),
 )
 class MeanSquaredErrorLoss(nn.Module):
     """Mean squared error: the default loss for regression.
@@ -66,6 +69,9 @@ class MeanSquaredErrorLoss(nn.Module):
     formula="loss = mean(|y_hat - y|)",
     reference="Goodfellow, Bengio & Courville, Deep Learning (2016), section 6.2.1.2",
     kind="regression",
+    profile=error_profile("mae"),
+    profile_axis=ERROR_AXIS,
+    profile_range=(-3.0, 3.0),
 )
 class MeanAbsoluteErrorLoss(nn.Module):
     """Mean absolute error (L1 loss): regression that is robust to outliers.
@@ -99,6 +105,9 @@ class MeanAbsoluteErrorLoss(nn.Module):
     formula="loss = mean(0.5 * e^2 if |e| <= delta else delta * (|e| - 0.5 * delta)), e = y_hat - y",
     reference="Huber, Robust Estimation of a Location Parameter, Annals of Mathematical Statistics 1964",
     kind="regression",
+    profile=error_profile("huber"),
+    profile_axis=ERROR_AXIS,
+    profile_range=(-3.0, 3.0),
 )
 class HuberLoss(nn.Module):
     """Huber loss: squared error for small errors, absolute error for large ones.
@@ -129,3 +138,44 @@ class HuberLoss(nn.Module):
 
     def extra_repr(self) -> str:
         return f"delta={self.delta}, reduction={self.reduction!r}"
+
+
+@LOSSES.register(
+    "smooth-l1",
+    formula="loss = mean(0.5 * e^2 / beta if |e| < beta else |e| - 0.5 * beta), e = y_hat - y; "
+    "huber(delta) = delta * smooth-l1(beta = delta)",
+    reference="Girshick, Fast R-CNN, ICCV 2015",
+    kind="regression",
+    profile=error_profile("smooth-l1"),
+    profile_axis=ERROR_AXIS,
+    profile_range=(-3.0, 3.0),
+)
+class SmoothL1Loss(nn.Module):
+    """Smooth L1 loss: Huber's loss divided by its threshold, so the linear part has slope 1.
+
+    Use it where 'mae' is the natural loss but its kink at zero hurts, as in
+    bounding-box regression (Fast R-CNN): quadratic for errors below ``beta``,
+    absolute error minus a constant above. It relates to 'huber' exactly by
+    huber(delta) = delta * smooth-l1(beta = delta): the same minimiser and the
+    same shape, with gradients scaled by 1 / beta, so the large-error slope is
+    1 whatever beta is (Huber's is delta). beta = 1 makes the two identical.
+
+    Formula: e = y_hat - y; loss = mean(0.5 * e^2 / beta if |e| < beta else |e| - 0.5 * beta)
+    Reference: R. Girshick, "Fast R-CNN", ICCV 2015 (equation 3).
+
+    Args:
+        beta: the error size (> 0) where the loss turns from quadratic to linear (torch's smooth_l1 beta).
+        reduction: "mean" (default), "sum" or "none" (one loss per element).
+    """
+
+    def __init__(self, *, beta: float = 1.0, reduction: str = "mean"):
+        super().__init__()
+        self.beta = check_number("smooth-l1", "beta", beta, minimum=0.0, positive=True, example="1.0")
+        self.reduction = check_reduction("smooth-l1", reduction)
+
+    def forward(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        targets = _prepare("smooth-l1", outputs, targets)
+        return F.smooth_l1_loss(outputs, targets, reduction=self.reduction, beta=self.beta)
+
+    def extra_repr(self) -> str:
+        return f"beta={self.beta}, reduction={self.reduction!r}"

@@ -1,4 +1,4 @@
-"""Classification metrics over torchmetrics: accuracy, macro precision, recall and F1.
+"""Classification metrics over torchmetrics: accuracy, macro precision, recall and F1, and the 0-1 loss.
 
 Every constructor is ``(num_classes, num_outputs=None, **options) ->
 torchmetrics.Metric``. ``update(preds, targets)`` takes logits or
@@ -6,7 +6,7 @@ probabilities of shape (B, C) (or predicted labels (B,)) and int64 targets
 (B,). Two-class problems are treated as multi-class with C = 2 and averaged
 the same way, so every classification task reports the same definitions.
 
-Averaging: accuracy counts every sample once (micro); precision, recall and
+Averaging: accuracy and the 0-1 loss count every sample once (micro); precision, recall and
 F1 are computed per class and then averaged with equal weight per class
 (macro), so a rare class counts as much as a common one. Classes that appear
 neither in the targets nor in the predictions are left out of the average,
@@ -19,7 +19,13 @@ from typing import Any
 
 import torch
 from torchmetrics import Metric
-from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score, MulticlassPrecision, MulticlassRecall
+from torchmetrics.classification import (
+    MulticlassAccuracy,
+    MulticlassF1Score,
+    MulticlassHammingDistance,
+    MulticlassPrecision,
+    MulticlassRecall,
+)
 from torchmetrics.functional.classification import multiclass_confusion_matrix
 
 from shendu.errors import ConfigError, DataError, Problem
@@ -163,6 +169,38 @@ def f1(num_classes: int | None = None, num_outputs: int | None = None, ignore_in
         num_classes=_num_classes("f1", num_classes),
         average="macro",
         ignore_index=_ignore_index("f1", ignore_index),
+    )
+
+
+@METRICS.register(
+    "zero-one-loss",
+    formula="zero_one_loss = (1 / B) * sum_i [argmax(p_i) != y_i] = 1 - accuracy",
+    reference="scikit-learn zero_one_loss; torchmetrics MulticlassHammingDistance(average='micro')",
+    kind="classification",
+    higher_is_better=False,
+)
+def zero_one_loss(
+    num_classes: int | None = None, num_outputs: int | None = None, ignore_index: int | None = None
+) -> Metric:
+    """0-1 loss: the fraction of samples misclassified, 1 - accuracy; lower is better.
+
+    The loss that classification really cares about, and the error rate of
+    papers ("top-1 error"). It cannot be trained on directly (its gradient is
+    zero almost everywhere), which is why training minimises a surrogate such
+    as 'cross-entropy' or 'hinge'; watch this to see what the surrogate buys.
+
+    Formula: zero_one_loss = (1 / B) * sum_i [argmax(p_i) != y_i] = 1 - accuracy
+
+    Args:
+        num_classes: the number of classes C (set by shendu from the data).
+        num_outputs: unused; accepted so every metric is built the same way.
+        ignore_index: targets equal to this are skipped.
+    """
+    # For one label per sample, the micro Hamming distance is exactly the misclassified fraction.
+    return MulticlassHammingDistance(
+        num_classes=_num_classes("zero-one-loss", num_classes),
+        average="micro",
+        ignore_index=_ignore_index("zero-one-loss", ignore_index),
     )
 
 

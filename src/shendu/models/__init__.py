@@ -8,6 +8,7 @@ config spec. ``shendu list models`` shows what is registered.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -15,6 +16,7 @@ from torch import nn
 
 from shendu.errors import ConfigError, Problem
 from shendu.models.registry import MODELS, input_kind, models_for, unsupported_input
+from shendu.nn import initialize
 
 # Family modules register their built-ins on import; imported explicitly here.
 from shendu.models import cnn as cnn
@@ -22,6 +24,7 @@ from shendu.models import mlp as mlp
 from shendu.models import resnet as resnet
 
 _SUPPLIED = ("input_shape", "num_outputs")  # set by shendu from the data, never by the config
+BUILD_OPTIONS = ("init",)  # read by build_model itself, for every model
 
 
 def build_model(spec: Any, input_shape: Sequence[int], num_outputs: int) -> nn.Module:
@@ -30,6 +33,12 @@ def build_model(spec: Any, input_shape: Sequence[int], num_outputs: int) -> nn.M
     Checks, before building, that the model accepts the input kind
     (``(C, H, W)`` -> image, ``(F,)`` -> tabular, ``(T, F)`` -> sequence) and
     that every option is one the model takes. A module is returned unchanged.
+
+    Every model also takes ``init``: an initializer for every layer it fits,
+    or a per-layer-type mapping (``{default: he-normal, linear:
+    xavier-uniform}``; see :func:`shendu.nn.initialize`). Without it each
+    model keeps its own choice ("auto": He for relu-like activations, Xavier
+    otherwise; Kaiming fan_out convolutions in ResNets).
 
     Args:
         spec: "cnn", {"name": "mlp", "hidden_sizes": [256, 128]}, or an nn.Module.
@@ -43,12 +52,26 @@ def build_model(spec: Any, input_shape: Sequence[int], num_outputs: int) -> nn.M
         fix = "Set e.g. model=cnn or model={name: mlp, hidden_sizes: [256, 128]}."
         raise ConfigError([Problem("model", spec, expected, fix)])
     shape = tuple(input_shape)
-    entry = MODELS.entry(MODELS.split_spec(spec)[0])
+    name, options = MODELS.split_spec(spec)
+    entry = MODELS.entry(name)
     accepted = entry.tags.get("inputs")
     if accepted is not None and input_kind(shape) not in accepted:
         raise unsupported_input(entry.name, shape, accepted)
-    MODELS.check(spec, "model", supplied=_SUPPLIED)
-    return MODELS.get(spec, input_shape=shape, num_outputs=num_outputs)
+    init = options.pop("init", None)
+    MODELS.check({"name": name, **options}, "model", supplied=_SUPPLIED)
+    model = entry.constructor(input_shape=shape, num_outputs=num_outputs, **options)
+    if init is not None:
+        try:
+            initialize(model, init, activation=options.get("activation", _default_activation(entry.constructor)))
+        except (ValueError, KeyError) as error:
+            raise ConfigError([Problem("model.init", init, "an initializer spec or a per-layer-type mapping",
+                                       f"{error} See: shendu list initializers")]) from None
+    return model
 
 
-__all__ = ["MODELS", "build_model", "input_kind", "models_for"]
+def _default_activation(constructor: Any) -> Any:
+    parameter = inspect.signature(constructor).parameters.get("activation")
+    return None if parameter is None else parameter.default
+
+
+__all__ = ["BUILD_OPTIONS", "MODELS", "build_model", "input_kind", "models_for"]

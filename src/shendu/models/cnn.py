@@ -30,14 +30,20 @@ from shendu.nn import get_activation, initialize
 _INPUTS = ("image",)
 
 
-def conv_block(in_channels: int, out_channels: int, activation: Any, batch_norm: bool) -> nn.Sequential:
-    """Conv2d 3x3 (size-preserving) -> optional BatchNorm2d -> activation -> MaxPool2d 2x2."""
+def conv_block(
+    in_channels: int, out_channels: int, activation: Any, batch_norm: bool, spatial_dropout: float = 0.0
+) -> nn.Sequential:
+    """Conv2d 3x3 (size-preserving) -> optional BatchNorm2d -> activation -> MaxPool2d 2x2 -> optional Dropout2d."""
     layers: list[nn.Module] = [
         nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, bias=not batch_norm)
     ]
     if batch_norm:
         layers.append(nn.BatchNorm2d(out_channels))
     layers += [get_activation(activation), nn.MaxPool2d(2)]
+    if spatial_dropout > 0:
+        # Neighbouring pixels are correlated, so dropping single pixels barely
+        # regularises a conv layer; Dropout2d drops whole feature maps instead.
+        layers.append(nn.Dropout2d(spatial_dropout))
     return nn.Sequential(*layers)
 
 
@@ -52,6 +58,7 @@ class ConvNet(nn.Module):
         activation: activation spec.
         batch_norm: BatchNorm2d after each convolution.
         dropout: dropout probability before the output layer.
+        spatial_dropout: Dropout2d probability after each conv block (0: none).
     """
 
     def __init__(
@@ -63,12 +70,13 @@ class ConvNet(nn.Module):
         activation: Any = "relu",
         batch_norm: bool = False,
         dropout: float = 0.5,
+        spatial_dropout: float = 0.0,
     ):
         super().__init__()
         in_channels, height, width = input_shape
         widths = [in_channels, *channels]
         self.features = nn.Sequential(
-            *(conv_block(a, b, activation, batch_norm) for a, b in zip(widths, widths[1:]))
+            *(conv_block(a, b, activation, batch_norm, spatial_dropout) for a, b in zip(widths, widths[1:]))
         )
         # Each block keeps the size through its padded conv, then floor-halves it.
         scale = 2 ** len(channels)
@@ -153,7 +161,7 @@ def cnn(
     activation: Any = "relu",
     batch_norm: bool = False,
     dropout: float = 0.5,
-    initializer: Any = "auto",
+    spatial_dropout: float = 0.0,
 ) -> nn.Module:
     """Small convolutional network: conv-pool blocks, then a dropout-regularised dense classifier.
 
@@ -175,7 +183,8 @@ def cnn(
         activation: activation spec (relu).
         batch_norm: BatchNorm2d after each convolution.
         dropout: dropout probability before the output layer (0.5).
-        initializer: weight initializer spec, or "auto".
+        spatial_dropout: Dropout2d probability after each conv block (0): drops
+            whole feature maps (Tompson et al. 2015).
     """
     shape = check_model_inputs("cnn", input_shape, num_outputs, _INPUTS)
     channels = [32, 64] if channels is None else positive_ints("cnn", "channels", channels)
@@ -194,8 +203,9 @@ def cnn(
         activation=activation,
         batch_norm=boolean("cnn", "batch_norm", batch_norm),
         dropout=probability("cnn", "dropout", dropout),
+        spatial_dropout=probability("cnn", "spatial_dropout", spatial_dropout),
     )
-    return initialize(model, initializer, activation=activation)
+    return initialize(model, "auto", activation=activation)
 
 
 @MODELS.register(
@@ -210,7 +220,6 @@ def lenet5(
     activation: Any = "tanh",
     pooling: str = "avg",
     padding: Any = "auto",
-    initializer: Any = "auto",
 ) -> nn.Module:
     """LeNet-5: LeCun's 1998 digit-recognition network, the first modern convnet.
 
@@ -233,7 +242,6 @@ def lenet5(
         pooling: "avg" (the paper's subsampling) or "max".
         padding: zero padding of the first convolution; "auto" pads by 2 for
             images smaller than 32 px (28x28 MNIST becomes the paper's 32x32).
-        initializer: weight initializer spec, or "auto" (Xavier uniform for tanh).
     """
     shape = check_model_inputs("lenet5", input_shape, num_outputs, _INPUTS)
     pooling = choice("lenet5", "pooling", pooling, ("avg", "max"))
@@ -250,4 +258,4 @@ def lenet5(
             "(data.image_size=28)."
         )
     model = LeNet5(shape, num_outputs, activation=activation, pooling=pooling, padding=padding)
-    return initialize(model, initializer, activation=activation)
+    return initialize(model, "auto", activation=activation)

@@ -13,20 +13,23 @@ from typing import Any
 import torch
 from torch import nn
 
-from shendu.models.registry import MODELS, boolean, check_model_inputs, positive_ints, probability
+from shendu.models.registry import MODELS, boolean, check_model_inputs, option_error, positive_ints, probability
 from shendu.nn import get_activation, initialize
 
 _INPUTS = ("image", "tabular")
 
 
 def dense_block(
-    in_features: int, out_features: int, activation: Any, batch_norm: bool, dropout: float
+    in_features: int, out_features: int, activation: Any, batch_norm: bool, dropout: float, layer_norm: bool = False
 ) -> nn.Sequential:
-    """Linear -> optional BatchNorm1d -> activation -> optional Dropout."""
-    # BatchNorm re-centres the output, so a bias before it would be redundant.
-    layers: list[nn.Module] = [nn.Linear(in_features, out_features, bias=not batch_norm)]
+    """Linear -> optional BatchNorm1d or LayerNorm -> activation -> optional Dropout."""
+    # A normalisation layer re-centres the output, so a bias before it would be redundant.
+    normalized = batch_norm or layer_norm
+    layers: list[nn.Module] = [nn.Linear(in_features, out_features, bias=not normalized)]
     if batch_norm:
         layers.append(nn.BatchNorm1d(out_features))
+    if layer_norm:
+        layers.append(nn.LayerNorm(out_features))
     layers.append(get_activation(activation))
     if dropout > 0:
         layers.append(nn.Dropout(dropout))
@@ -43,6 +46,7 @@ class MultiLayerPerceptron(nn.Module):
         activation: activation spec between layers (see: shendu list activations).
         batch_norm: insert BatchNorm1d after each hidden linear layer.
         dropout: dropout probability after each hidden activation.
+        layer_norm: insert LayerNorm after each hidden linear layer instead.
     """
 
     def __init__(
@@ -53,12 +57,13 @@ class MultiLayerPerceptron(nn.Module):
         activation: Any = "relu",
         batch_norm: bool = False,
         dropout: float = 0.0,
+        layer_norm: bool = False,
     ):
         super().__init__()
         self.flatten = nn.Flatten()
         widths = [in_features, *hidden_sizes]
         self.hidden = nn.Sequential(
-            *(dense_block(a, b, activation, batch_norm, dropout) for a, b in zip(widths, widths[1:]))
+            *(dense_block(a, b, activation, batch_norm, dropout, layer_norm) for a, b in zip(widths, widths[1:]))
         )
         self.head = nn.Linear(widths[-1], num_outputs)
 
@@ -73,7 +78,7 @@ class MultiLayerPerceptron(nn.Module):
     reference="Rosenblatt 1958, The Perceptron: a probabilistic model for information storage",
     inputs=_INPUTS,
 )
-def perceptron(input_shape: tuple[int, ...], num_outputs: int, initializer: Any = "auto") -> nn.Module:
+def perceptron(input_shape: tuple[int, ...], num_outputs: int) -> nn.Module:
     """Single-layer perceptron: one linear layer from the flattened input to the outputs.
 
     Rosenblatt's perceptron, the first trainable neural network: it can only
@@ -87,11 +92,10 @@ def perceptron(input_shape: tuple[int, ...], num_outputs: int, initializer: Any 
     Args:
         input_shape: per-sample shape, (F,) or (C, H, W).
         num_outputs: output units.
-        initializer: weight initializer spec, or "auto" (Xavier uniform here).
     """
     shape = check_model_inputs("perceptron", input_shape, num_outputs, _INPUTS)
     model = MultiLayerPerceptron(math.prod(shape), num_outputs, hidden_sizes=[])
-    return initialize(model, initializer, activation=None)
+    return initialize(model, "auto", activation=None)
 
 
 @MODELS.register(
@@ -107,7 +111,7 @@ def mlp(
     activation: Any = "relu",
     batch_norm: bool = False,
     dropout: float = 0.0,
-    initializer: Any = "auto",
+    layer_norm: bool = False,
 ) -> nn.Module:
     """Multi-layer perceptron: fully connected hidden layers with a non-linearity between them.
 
@@ -126,13 +130,16 @@ def mlp(
         activation: activation spec (see: shendu list activations).
         batch_norm: BatchNorm1d after each hidden linear layer.
         dropout: dropout probability after each hidden activation, in [0, 1).
-        initializer: weight initializer spec, or "auto" (He normal for relu-like
-            activations, Xavier uniform otherwise).
+        layer_norm: LayerNorm after each hidden linear layer (per-sample
+            statistics: independent of the batch size; not with batch_norm).
     """
     shape = check_model_inputs("mlp", input_shape, num_outputs, _INPUTS)
     if hidden_sizes is None:
         hidden_sizes = [128, 64]
     hidden_sizes = positive_ints("mlp", "hidden_sizes", hidden_sizes, allow_empty=True)
+    if batch_norm and layer_norm:
+        raise option_error("mlp", "layer_norm", layer_norm, "not both batch_norm and layer_norm",
+                           "Choose one: model.batch_norm=true or model.layer_norm=true.")
     model = MultiLayerPerceptron(
         math.prod(shape),
         num_outputs,
@@ -140,5 +147,6 @@ def mlp(
         activation=activation,
         batch_norm=boolean("mlp", "batch_norm", batch_norm),
         dropout=probability("mlp", "dropout", dropout),
+        layer_norm=boolean("mlp", "layer_norm", layer_norm),
     )
-    return initialize(model, initializer, activation=activation)
+    return initialize(model, "auto", activation=activation)

@@ -13,10 +13,13 @@ affordable on a CPU.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
 from shendu.models.registry import MODELS, boolean, check_model_inputs, choice, option_error, positive_int
+from shendu.nn import get_activation
 
 _INPUTS = ("image",)
 _REFERENCE = "He, Zhang, Ren & Sun 2016, Deep Residual Learning for Image Recognition (CVPR), section 4.2"
@@ -25,19 +28,19 @@ _LARGEST_CIFAR_SIDE = 64  # images up to this many px keep full resolution in th
 
 
 class BasicBlock(nn.Module):
-    """conv3x3 -> BN -> ReLU -> conv3x3 -> BN, plus a shortcut, then ReLU.
+    """conv3x3 -> BN -> act -> conv3x3 -> BN, plus a shortcut, then act (ReLU in the paper).
 
     The shortcut is the identity, or a 1x1 convolution + BN projection when the
     block changes the number of channels or the resolution (option B of the paper).
     """
 
-    def __init__(self, in_channels: int, out_channels: int, stride: int = 1):
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1, activation: Any = "relu"):
         super().__init__()
         self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(out_channels)
         self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(out_channels)
-        self.relu = nn.ReLU(inplace=True)
+        self.act1, self.act2 = get_activation(activation), get_activation(activation)
         self.shortcut: nn.Module = nn.Identity()
         if stride != 1 or in_channels != out_channels:
             self.shortcut = nn.Sequential(
@@ -46,19 +49,19 @@ class BasicBlock(nn.Module):
             )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        residual = self.relu(self.bn1(self.conv1(x)))
+        residual = self.act1(self.bn1(self.conv1(x)))
         residual = self.bn2(self.conv2(residual))
-        return self.relu(residual + self.shortcut(x))
+        return self.act2(residual + self.shortcut(x))
 
 
-def resnet_stem(in_channels: int, width: int, stem: str) -> nn.Sequential:
+def resnet_stem(in_channels: int, width: int, stem: str, activation: Any = "relu") -> nn.Sequential:
     """"cifar": conv3x3 stride 1; "imagenet": conv7x7 stride 2 + maxpool3x3 stride 2 (4x smaller)."""
     if stem == "cifar":
         conv = nn.Conv2d(in_channels, width, 3, padding=1, bias=False)
-        return nn.Sequential(conv, nn.BatchNorm2d(width), nn.ReLU(inplace=True))
+        return nn.Sequential(conv, nn.BatchNorm2d(width), get_activation(activation))
     conv = nn.Conv2d(in_channels, width, 7, stride=2, padding=3, bias=False)
     pool = nn.MaxPool2d(3, stride=2, padding=1)
-    return nn.Sequential(conv, nn.BatchNorm2d(width), nn.ReLU(inplace=True), pool)
+    return nn.Sequential(conv, nn.BatchNorm2d(width), get_activation(activation), pool)
 
 
 class ResNet(nn.Module):
@@ -72,6 +75,7 @@ class ResNet(nn.Module):
         stem: "cifar" or "imagenet" (see :func:`resnet_stem`).
         zero_init_residual: start every block's last BN at gamma = 0, so each
             block begins as the identity (Goyal et al. 2017).
+        activation: activation spec after each BN and each addition (relu).
     """
 
     def __init__(
@@ -82,13 +86,14 @@ class ResNet(nn.Module):
         width: int = 16,
         stem: str = "cifar",
         zero_init_residual: bool = True,
+        activation: Any = "relu",
     ):
         super().__init__()
-        self.stem = resnet_stem(in_channels, width, stem)
+        self.stem = resnet_stem(in_channels, width, stem, activation)
         stages, channels = [], width
         for stage_width, stride in ((width, 1), (2 * width, 2), (4 * width, 2)):
-            blocks = [BasicBlock(channels, stage_width, stride)]
-            blocks += [BasicBlock(stage_width, stage_width) for _ in range(blocks_per_stage - 1)]
+            blocks = [BasicBlock(channels, stage_width, stride, activation)]
+            blocks += [BasicBlock(stage_width, stage_width, 1, activation) for _ in range(blocks_per_stage - 1)]
             stages.append(nn.Sequential(*blocks))
             channels = stage_width
         self.stages = nn.Sequential(*stages)
@@ -129,6 +134,7 @@ def _build(
     width: int,
     stem: str,
     zero_init_residual: bool,
+    activation: Any = "relu",
 ) -> ResNet:
     shape = check_model_inputs(name, input_shape, num_outputs, _INPUTS)
     if isinstance(depth, bool) or not isinstance(depth, int) or depth < 8 or (depth - 2) % 6:
@@ -144,6 +150,7 @@ def _build(
         width=positive_int(name, "width", width),
         stem=stem,
         zero_init_residual=boolean(name, "zero_init_residual", zero_init_residual),
+        activation=activation,
     )
 
 
@@ -155,6 +162,7 @@ def resnet(
     width: int = 16,
     stem: str = "auto",
     zero_init_residual: bool = True,
+    activation: Any = "relu",
 ) -> nn.Module:
     """Residual network (CIFAR style): three stages of residual blocks, depth 6n + 2.
 
@@ -179,8 +187,10 @@ def resnet(
             (conv3x3 stride 1) or "imagenet" (conv7x7 stride 2 + maxpool stride 2).
         zero_init_residual: zero the last BN gamma of each block so blocks start
             as the identity (Goyal et al. 2017, "Accurate, Large Minibatch SGD").
+        activation: activation spec after each BN and each residual addition
+            (relu, as in the paper; see: shendu list activations).
     """
-    return _build("resnet", input_shape, num_outputs, depth, width, stem, zero_init_residual)
+    return _build("resnet", input_shape, num_outputs, depth, width, stem, zero_init_residual, activation)
 
 
 @MODELS.register("resnet-8", formula=_FORMULA, reference=_REFERENCE, inputs=_INPUTS)
@@ -190,6 +200,7 @@ def resnet_8(
     width: int = 16,
     stem: str = "auto",
     zero_init_residual: bool = True,
+    activation: Any = "relu",
 ) -> nn.Module:
     """ResNet-8: the smallest CIFAR ResNet (one block per stage), quick to train on a CPU.
 
@@ -201,8 +212,9 @@ def resnet_8(
         width: channels of the first stage (16).
         stem: "auto", "cifar" or "imagenet".
         zero_init_residual: start each block as the identity.
+        activation: activation spec (relu).
     """
-    return _build("resnet-8", input_shape, num_outputs, 8, width, stem, zero_init_residual)
+    return _build("resnet-8", input_shape, num_outputs, 8, width, stem, zero_init_residual, activation)
 
 
 @MODELS.register("resnet-20", formula=_FORMULA, reference=_REFERENCE, inputs=_INPUTS)
@@ -212,6 +224,7 @@ def resnet_20(
     width: int = 16,
     stem: str = "auto",
     zero_init_residual: bool = True,
+    activation: Any = "relu",
 ) -> nn.Module:
     """ResNet-20: three blocks per stage, about 0.27M parameters (91.3% on CIFAR-10 in the paper).
 
@@ -223,8 +236,9 @@ def resnet_20(
         width: channels of the first stage (16).
         stem: "auto", "cifar" or "imagenet".
         zero_init_residual: start each block as the identity.
+        activation: activation spec (relu).
     """
-    return _build("resnet-20", input_shape, num_outputs, 20, width, stem, zero_init_residual)
+    return _build("resnet-20", input_shape, num_outputs, 20, width, stem, zero_init_residual, activation)
 
 
 @MODELS.register("resnet-56", formula=_FORMULA, reference=_REFERENCE, inputs=_INPUTS)
@@ -234,6 +248,7 @@ def resnet_56(
     width: int = 16,
     stem: str = "auto",
     zero_init_residual: bool = True,
+    activation: Any = "relu",
 ) -> nn.Module:
     """ResNet-56: nine blocks per stage, about 0.85M parameters (93.0% on CIFAR-10 in the paper).
 
@@ -245,5 +260,6 @@ def resnet_56(
         width: channels of the first stage (16).
         stem: "auto", "cifar" or "imagenet".
         zero_init_residual: start each block as the identity.
+        activation: activation spec (relu).
     """
-    return _build("resnet-56", input_shape, num_outputs, 56, width, stem, zero_init_residual)
+    return _build("resnet-56", input_shape, num_outputs, 56, width, stem, zero_init_residual, activation)

@@ -304,37 +304,91 @@ def auto_initializer(activation: Any = None) -> str:
     return "xavier-uniform"
 
 
-_WEIGHTED = (nn.Linear, nn.modules.conv._ConvNd)
-_NORMS = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm)
+# Layer types a per-type ``init`` mapping may name, in the order they are matched.
+LAYER_TYPES: dict[str, tuple[type[nn.Module], ...]] = {
+    "linear": (nn.Linear, nn.Bilinear),
+    "conv": (nn.modules.conv._ConvNd,),
+    "embedding": (nn.Embedding, nn.EmbeddingBag),
+    "recurrent": (nn.RNNBase,),
+}
+
+
+def _layer_type(module: nn.Module) -> str | None:
+    for name, types in LAYER_TYPES.items():
+        if isinstance(module, types):
+            return name
+    return None
+
+
+def _weights_and_biases(module: nn.Module) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """The matrices an initialiser fills and the biases zeroed, for one layer.
+
+    Recurrent layers hold one weight_ih/weight_hh (and bias) per layer and
+    direction; everything else has ``weight`` and maybe ``bias``.
+    """
+    if isinstance(module, nn.RNNBase):
+        named = dict(module.named_parameters(recurse=False))
+        return [p for n, p in named.items() if n.startswith("weight")], [p for n, p in named.items() if n.startswith("bias")]
+    bias = getattr(module, "bias", None)
+    return [module.weight], [bias] if isinstance(bias, torch.Tensor) else []
+
+
+def _per_layer_specs(spec: Any, activation: Any) -> dict[str, Any]:
+    """Normalise ``spec`` to one initialiser spec per layer type.
+
+    ``"he-normal"``, ``{name: normal, std: 0.02}`` or a callable apply to every
+    layer type; a mapping keyed by layer types (``{default: he-normal,
+    linear: xavier-uniform, embedding: {name: normal, std: 0.02}}``) overrides
+    per type, and ``default`` (else "auto") covers the types it does not name.
+    """
+    is_per_type = isinstance(spec, Mapping) and "name" not in spec
+    if not is_per_type:
+        chosen = {key: spec for key in LAYER_TYPES}
+    else:
+        unknown = sorted(set(spec) - set(LAYER_TYPES) - {"default"})
+        if unknown:
+            raise ValueError(
+                f"model.init: unknown layer type(s) {unknown}; expected keys among "
+                f"{['default', *LAYER_TYPES]} (or a mapping with a 'name' key for one initializer). "
+                "Write e.g. init: {default: he-normal, linear: xavier-uniform}."
+            )
+        chosen = {key: spec.get(key, spec.get("default", "auto")) for key in LAYER_TYPES}
+    return {key: _auto_for(key, activation) if isinstance(s, str) and s == "auto" else s for key, s in chosen.items()}
+
+
+def _auto_for(layer_type: str, activation: Any) -> str:
+    # Embeddings (N(0, 1)) and recurrent layers (U(-1/sqrt(h), 1/sqrt(h))) keep
+    # PyTorch's defaults under "auto": the fan-based rules assume a layer
+    # followed by `activation`, which neither is.
+    return "default" if layer_type in ("embedding", "recurrent") else auto_initializer(activation)
 
 
 def initialize(model: nn.Module, spec: Any = "auto", activation: Any = None) -> nn.Module:
-    """Initialise every linear and convolution layer of ``model`` in place and return it.
+    """Initialise every layer of ``model`` an initialiser fits, in place, and return it.
 
-    Weights of ``nn.Linear`` and all convolutions (1-3 d, transposed included)
-    are filled by the initialiser, their biases set to zero, and affine
-    normalisation layers reset to weight 1, bias 0. ``"default"`` changes
-    nothing at all.
+    Linear and bilinear layers, all convolutions (1-3 d, transposed too),
+    embeddings and recurrent layers (each weight_ih / weight_hh matrix) get
+    the initialiser; their biases are set to zero. Normalisation layers keep
+    their weight 1 and bias 0 from construction (so a ResNet's zero-initialised
+    residual BN stays zero). ``"default"`` changes nothing for that layer type.
 
     Args:
         model: the module to initialise.
-        spec: an initializer name, mapping or callable, or "auto" (see
-            :func:`auto_initializer`).
+        spec: an initializer name, mapping or callable, "auto" (see
+            :func:`auto_initializer`), or a per-layer-type mapping with keys
+            among ``default``, ``linear``, ``conv``, ``embedding``,
+            ``recurrent``: ``{default: he-normal, linear: xavier-uniform}``.
         activation: the activation used between the layers; guides "auto".
     """
-    if isinstance(spec, str) and spec == "auto":
-        spec = auto_initializer(activation)
-    init = get_initializer(spec)
-    if init is keep_default:
-        return model
+    inits = {key: get_initializer(s) for key, s in _per_layer_specs(spec, activation).items()}
     with torch.no_grad():
         for module in model.modules():
-            if isinstance(module, _WEIGHTED):
-                init(module.weight)
-                if module.bias is not None:
-                    module.bias.zero_()
-            elif isinstance(module, _NORMS) and getattr(module, "weight", None) is not None:
-                module.weight.fill_(1.0)
-                if module.bias is not None:
-                    module.bias.zero_()
+            kind = _layer_type(module)
+            if kind is None or inits[kind] is keep_default:
+                continue
+            weights, biases = _weights_and_biases(module)
+            for weight in weights:
+                inits[kind](weight)
+            for bias in biases:
+                bias.zero_()
     return model

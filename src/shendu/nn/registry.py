@@ -1,4 +1,4 @@
-"""The registries of ``shendu.nn``: activations and weight initialisers.
+"""The registries of ``shendu.nn``: activations, weight initialisers and regularisers.
 
 Kept in their own module so that the family modules (``activations``,
 ``initializers``) can import them without an import cycle through the
@@ -11,5 +11,6 @@ from shendu.registry import Registry
 
 ACTIVATIONS = Registry("activation", "activations")
 INITIALIZERS = Registry("initializer", "initializers")
+REGULARIZERS = Registry("regularizer", "regularizers")
 
-__all__ = ["ACTIVATIONS", "INITIALIZERS"]
+__all__ = ["ACTIVATIONS", "INITIALIZERS", "REGULARIZERS"]

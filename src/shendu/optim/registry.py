@@ -47,6 +47,38 @@ def check_number(
     return float(value)
 
 
+def check_lr_and_decay(name: str, lr: Any, weight_decay: Any) -> tuple[float, float]:
+    """The two options every optimizer shares: ``lr > 0`` and ``weight_decay >= 0``."""
+    lr = check_number("optimizer", name, "lr", lr, positive=True, example="0.001")
+    weight_decay = check_number("optimizer", name, "weight_decay", weight_decay, example="0.0001")
+    return lr, weight_decay
+
+
+def check_flag(section: str, name: str, key: str, value: Any, example: str = "true") -> bool:
+    """Return ``value`` if it is a bool (YAML ``true``/``false``), else raise a ConfigError."""
+    if not isinstance(value, bool):
+        raise ConfigError([Problem(f"{section}.{key}", value, "true or false", f"Set {{name: {name}, {key}: {example}}}.")])
+    return value
+
+
+def check_count(section: str, name: str, key: str, value: Any, *, minimum: int = 1, example: str) -> int:
+    """Return ``value`` if it is an integer >= ``minimum`` (bools are not counts), else raise a ConfigError."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        expected = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        raise ConfigError([Problem(f"{section}.{key}", value, expected, f"Set {{name: {name}, {key}: {example}}}.")])
+    return value
+
+
+def check_choice(section: str, name: str, key: str, value: Any, choices: tuple[Any, ...]) -> Any:
+    """Return ``value`` if it is one of ``choices``, else raise a ConfigError listing them."""
+    # Compare types too: 1 == True, and a YAML 1 is not the choice true.
+    if not any(type(value) is type(choice) and value == choice for choice in choices):
+        listed = ", ".join("null" if c is None else repr(c) for c in choices)
+        fix = f"Set {{name: {name}, {key}: {'null' if choices[0] is None else choices[0]}}}."
+        raise ConfigError([Problem(f"{section}.{key}", value, f"one of {listed}", fix)])
+    return value
+
+
 def check_betas(name: str, betas: Any) -> tuple[float, float]:
     """Adam-family ``betas``: two numbers in [0, 1); YAML/JSON lists become a tuple."""
     ok = (
@@ -76,4 +108,14 @@ def default_of(entry: Entry, key: str, fallback: Any = None) -> Any:
     return parameter.default
 
 
-__all__ = ["OPTIMIZERS", "SCHEDULES", "check_betas", "check_number", "default_of"]
+__all__ = [
+    "OPTIMIZERS",
+    "SCHEDULES",
+    "check_betas",
+    "check_choice",
+    "check_count",
+    "check_flag",
+    "check_lr_and_decay",
+    "check_number",
+    "default_of",
+]

@@ -19,7 +19,7 @@ from shendu.data import DataBundle, Preprocessing, Split, load_data
 from shendu.data.augmentation import build_augmentation
 from shendu.data.batching import BatchSampler, take
 from shendu.engine.device import autocast, to_device
-from shendu.losses import LOSSES
+from shendu.losses import build_loss
 from shendu.metrics import build_metrics, confusion_matrix, default_monitor
 from shendu.models import build_model
 
@@ -64,7 +64,7 @@ class SupervisedTask:
         return build_model(spec, tuple(bundle.input_shape), self.num_outputs(bundle))
 
     def build_loss(self, spec: Any) -> nn.Module:
-        return LOSSES.get(spec if spec is not None else self.default_loss)
+        return build_loss(spec if spec is not None else self.default_loss)
 
     def monitor(self) -> tuple[str, str]:
         """The validation metric that picks the best checkpoint, and its direction."""

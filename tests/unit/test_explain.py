@@ -1,0 +1,169 @@
+"""`shendu explain`: text for every component, a picture for every plottable one.
+
+Parametrised over the activation, schedule, optimizer, loss and initializer
+registries, so a newly registered entry is enrolled automatically.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from shendu.cli import main
+from shendu.errors import ShenduError, UnknownComponentError
+from shendu.losses import LOSSES
+from shendu.nn import ACTIVATIONS, INITIALIZERS
+from shendu.optim import OPTIMIZERS, SCHEDULES
+from shendu.report.explain import AmbiguousNameError, explain, explained_registries, find_entry, parse_docstring
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PLOTTED = [(registry, name) for registry in (ACTIVATIONS, SCHEDULES, OPTIMIZERS, LOSSES, INITIALIZERS)
+           for name in registry.names()]
+
+
+@pytest.mark.parametrize("registry,name", PLOTTED, ids=[f"{r.kind}-{n}" for r, n in PLOTTED])
+def test_explain_writes_a_plot_and_the_documentation(registry, name, tmp_path):
+    entry = registry.entry(name)
+    if registry is LOSSES:
+        assert "profile" in entry.tags and "profile_axis" in entry.tags, (
+            f"loss {name!r} needs the tags profile= and profile_axis= (the explain contract)")
+    explanation = explain(name, kind=registry.kind, out=tmp_path)
+    assert explanation.kind == registry.kind and explanation.name == name
+    assert entry.summary in explanation.text
+    assert entry.formula, f"{registry.kind} {name!r} has no formula"
+    assert entry.formula in explanation.text
+    assert explanation.plot is not None, explanation.text
+    assert explanation.plot.parent == tmp_path and explanation.plot.name.startswith(f"explain-{name}")
+    assert explanation.plot.read_bytes()[:8] == PNG_SIGNATURE
+
+
+def test_text_has_usage_options_and_reference(tmp_path):
+    text = explain("cosine", kind="schedule", out=tmp_path).text
+    assert text.startswith("schedule 'cosine'")
+    assert "When to use it:" in text and "Options:" in text and "Reference:" in text
+    assert "min_lr_ratio" in text
+    # Arguments shendu supplies are not options.
+    assert "total_steps" not in text.split("Options:")[1].split("Reference:")[0]
+
+
+def test_text_only_kinds_have_no_plot(tmp_path):
+    explanation = explain("mse", kind="metric", out=tmp_path)
+    assert explanation.plot is None
+    assert "metric 'mse'" in explanation.text and not list(tmp_path.iterdir())
+    assert "Also registered as: loss" in explanation.text
+
+
+def test_every_registry_is_searched():
+    plurals = {r.plural for r in explained_registries()}
+    assert {"tasks", "models", "losses", "optimizers", "schedules", "activations", "initializers",
+            "regularizers", "metrics", "datasets", "augmentations"} <= plurals
+
+
+def test_ambiguous_name_needs_kind(tmp_path, capsys):
+    holders = [r.kind for r in explained_registries() if "mse" in r]
+    assert len(holders) > 1  # mse is a loss and a metric
+    with pytest.raises(AmbiguousNameError) as caught:
+        explain("mse", out=tmp_path)
+    message = str(caught.value)
+    assert "--kind" in message and all(kind in message for kind in holders)
+    assert main(["explain", "mse", "--out", str(tmp_path)]) == 2
+    assert "--kind" in capsys.readouterr().err
+
+
+def test_unknown_name_suggests_across_registries():
+    with pytest.raises(UnknownComponentError) as caught:
+        find_entry("adamm")
+    assert "adam" in caught.value.suggestions and "shendu list" in str(caught.value)
+    with pytest.raises(UnknownComponentError):
+        find_entry("adamm", kind="optimizer")
+
+
+def test_unknown_kind_lists_the_kinds():
+    with pytest.raises(ShenduError, match="optimizer") as caught:
+        find_entry("adam", kind="optimiser")
+    assert "Did you mean 'optimizer'" in str(caught.value)
+    assert find_entry("adam", kind="optimizers")[1].name == "adam"  # the plural works too
+
+
+@pytest.mark.parametrize("name", ["adam", "cosine"])
+def test_cli_writes_the_plot(name, tmp_path, capsys):
+    assert main(["explain", name, "--out", str(tmp_path / "plots")]) == 0
+    printed = capsys.readouterr().out
+    path = tmp_path / "plots" / f"explain-{name}.png"
+    assert path.read_bytes()[:8] == PNG_SIGNATURE
+    assert f"plot: {path}" in printed
+
+
+def test_sgd_path_on_the_quadratic_decreases_f():
+    from shendu.report.optimizer_paths import ILL_CONDITIONED, best_path, optimizer_path
+
+    path = best_path("sgd", ILL_CONDITIONED)
+    values = ILL_CONDITIONED(path.points)
+    assert len(path.points) == ILL_CONDITIONED.steps + 1
+    assert values[-1] < 0.01 * values[0]
+    # Plain SGD with a fixed small lr decreases f at every step on a convex quadratic.
+    steps = ILL_CONDITIONED(optimizer_path("sgd", ILL_CONDITIONED, lr=0.01))
+    assert (steps[1:] < steps[:-1]).all()
+
+
+@pytest.mark.skipif("lbfgs" not in OPTIMIZERS, reason="lbfgs is not registered")
+def test_closure_optimizer_reaches_the_minimum():
+    from shendu.report.optimizer_paths import ILL_CONDITIONED, best_path
+
+    path = best_path("lbfgs", ILL_CONDITIONED)
+    assert float(ILL_CONDITIONED(path.points[-1])) < 1e-6
+
+
+@pytest.mark.skipif("reduce-on-plateau" not in SCHEDULES, reason="reduce-on-plateau is not registered")
+def test_metric_schedule_is_stepped_per_epoch_with_a_plateauing_loss():
+    from shendu.report.explain_plots import schedule_run
+
+    rates, losses, steps_per_epoch = schedule_run("reduce-on-plateau")
+    assert len(losses) == len(rates) // steps_per_epoch
+    assert min(rates) < max(rates) == rates[0]  # the plateau triggered at least one reduction
+
+
+def test_activation_curves_use_autograd_and_detect_softmax():
+    from shendu.report.explain_plots import activation_curves
+
+    x = torch.linspace(-2, 2, 9, dtype=torch.float64)
+    values, derivative, mixes = activation_curves(ACTIVATIONS.get("relu"), x)
+    assert torch.equal(values, x.clamp(min=0)) and torch.equal(derivative, (x > 0).double()) and not mixes
+    values, derivative, mixes = activation_curves(ACTIVATIONS.get("softmax"), x)
+    expected = torch.exp(x) / (torch.exp(x) + 2)
+    assert mixes and torch.allclose(values, expected) and torch.allclose(derivative, expected * (1 - expected))
+    _, derivative, _ = activation_curves(ACTIVATIONS.get("step"), x)
+    assert not derivative.any()
+
+
+def test_initializer_histogram_uses_the_initializer():
+    from shendu.report.explain_plots import FAN, initialized_weight
+
+    weight = initialized_weight("he-normal")
+    assert weight.shape == (FAN, FAN)
+    assert abs(float(weight.std()) - (2 / FAN) ** 0.5) < 0.01
+    assert not initialized_weight("zeros").any()
+
+
+def test_parse_docstring():
+    doc = parse_docstring(
+        """Summary line.
+
+        When to use it, first paragraph.
+
+        Second paragraph.
+
+        Formula: y = x
+          continued
+        Reference: Someone, 2020.
+
+        Args:
+            alpha: the first
+                option.
+            beta (float): the second.
+        """
+    )
+    assert doc.summary == "Summary line."
+    assert doc.usage.split() == "When to use it, first paragraph. Second paragraph.".split()
+    assert doc.formula == "y = x continued" and doc.reference == "Someone, 2020."
+    assert doc.arguments == {"alpha": "the first option.", "beta": "the second."}
