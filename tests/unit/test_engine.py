@@ -165,3 +165,90 @@ def test_optimizer_state_round_trips_exactly(tmp_path, digits_tensors):
     fresh.load_state_dict(training["optimizer"])
     for key, value in optimizer.state_dict()["state"][0].items():
         assert torch.equal(fresh.state_dict()["state"][0][key], value)
+
+
+# -- components the engine applies: closure optimizers, plateau schedules, regularizers, diagnostics --------
+def _small_trainer(digits_tensors, optimizer_spec, tmp_path=None, schedule=None, **train):
+    from shendu.optim import build_optimizer
+
+    inputs, targets = digits_tensors[0][:256], digits_tensors[1][:256]
+    torch.manual_seed(0)
+    model = nn.Linear(64, 10)
+    optimizer = build_optimizer(optimizer_spec, model)
+    config = TrainConfig(progress="none", **{"epochs": 2, "batch_size": 64, **train})
+    run = RunDirectory.create(tmp_path, "components") if tmp_path is not None else None
+    evaluate = lambda m: {"loss": float(nn.functional.cross_entropy(m(inputs), targets).detach())}  # noqa: E731
+    trainer = Trainer(model, cross_entropy_step, (inputs, targets), optimizer, config=config, seed=0,
+                      device=torch.device("cpu"), evaluate=evaluate, monitor="val.loss", run=run)
+    if schedule is not None:
+        from shendu.optim import build_schedule
+
+        trainer.schedule = build_schedule(schedule, optimizer, trainer.steps_per_epoch * config.epochs, trainer.steps_per_epoch)
+    return trainer
+
+
+@pytest.mark.parametrize("name", ["lbfgs", "newton"])
+def test_closure_optimizers_train_through_the_engine(digits_tensors, name):
+    # Full batch: both re-evaluate the same loss many times per step, which mini-batch noise would defeat.
+    trainer = _small_trainer(digits_tensors, {"name": name, "max_parameters": 1000} if name == "newton" else name,
+                             epochs=3, batch_size=256)
+    if name == "newton":  # 650 parameters: the full Hessian is 650 x 650
+        assert sum(p.numel() for p in trainer.model.parameters()) == 650
+    before = trainer.evaluate(trainer.model)["loss"]
+    result = trainer.fit()
+    assert result.global_step == 3
+    assert result.history == [] and trainer.evaluate(trainer.model)["loss"] < 0.5 * before
+    assert torch.isfinite(trainer.losses).all() and float(trainer.losses.min()) > 0
+
+
+def test_closure_optimizers_refuse_gradient_accumulation(digits_tensors):
+    from shendu.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="accumulate_steps"):
+        _small_trainer(digits_tensors, "lbfgs", accumulate_steps=2)
+
+
+def test_reduce_on_plateau_steps_once_per_epoch_on_the_monitor(digits_tensors):
+    trainer = _small_trainer(digits_tensors, {"name": "sgd", "lr": 0.1}, epochs=4,
+                             schedule={"name": "reduce-on-plateau", "patience": 1, "factor": 0.5})
+    trainer.evaluate = lambda m: {"loss": 1.0}  # never improves
+    trainer.fit()
+    # epoch 1 sets the best, epoch 2 is the first bad epoch, epoch 3 exceeds patience 1 -> halve.
+    assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(0.05)
+
+
+def test_l1_penalty_shrinks_weights_but_the_logged_loss_is_the_data_loss(digits_tensors):
+    plain = _small_trainer(digits_tensors, {"name": "sgd", "lr": 0.1})
+    plain.fit()
+    sparse = _small_trainer(digits_tensors, {"name": "sgd", "lr": 0.1}, regularizers=[{"name": "l1", "strength": 0.1}])
+    sparse.fit()
+    assert sparse.model.weight.abs().sum() < 0.7 * plain.model.weight.abs().sum()
+    assert float((sparse.model.weight.abs() < 1e-2).float().mean()) > 0.3  # L1 drives weights to ~0
+    penalty = 0.1 * float(sparse.model.weight.detach().abs().sum())
+    data_loss = float(nn.functional.cross_entropy(sparse.model(digits_tensors[0][:64]), digits_tensors[1][:64]).detach())
+    assert float(sparse.losses[-1]) < data_loss + penalty / 2  # the logged value has no penalty in it
+
+
+def test_max_norm_holds_after_every_step(digits_tensors):
+    trainer = _small_trainer(digits_tensors, {"name": "sgd", "lr": 1.0}, regularizers=[{"name": "max-norm", "max_norm": 0.5}])
+    trainer.fit()
+    assert float(trainer.model.weight.norm(dim=1).max()) <= 0.5 + 1e-6
+
+
+def test_diagnostics_log_gradient_norms_every_n_steps_and_survive_resume(tmp_path, digits_tensors):
+    trainer = _small_trainer(digits_tensors, {"name": "sgd", "lr": 0.1}, tmp_path, epochs=3,
+                             diagnostics={"every_steps": 5})
+    trainer.fit()
+    records = trainer.run.history("diagnostics")
+    assert [r["step"] for r in records] == [1, 6, 11]  # 4 steps per epoch, 12 in all
+    assert [r["epoch"] for r in records] == [1, 2, 3]
+    assert set(records[0]["grad_norms"]) == {"Linear"}
+    assert [r["epoch"] for r in trainer.run.history()] == [1, 2, 3]  # epoch records stay separate
+    trainer.run.truncate_log(1, 4)
+    assert [r["step"] for r in trainer.run.history("diagnostics")] == [1]
+
+
+def test_diagnostics_can_be_switched_off(digits_tensors):
+    trainer = _small_trainer(digits_tensors, "sgd", diagnostics={"enabled": False})
+    assert trainer.diagnostics is None
+    assert trainer.fit().warnings == []

@@ -99,11 +99,20 @@ def test_sgd_path_on_the_quadratic_decreases_f():
 
     path = best_path("sgd", ILL_CONDITIONED)
     values = ILL_CONDITIONED(path.points)
-    assert len(path.points) == ILL_CONDITIONED.steps + 1
+    assert path.steps == ILL_CONDITIONED.steps and path.lr is not None
     assert values[-1] < 0.01 * values[0]
     # Plain SGD with a fixed small lr decreases f at every step on a convex quadratic.
-    steps = ILL_CONDITIONED(optimizer_path("sgd", ILL_CONDITIONED, lr=0.01))
-    assert (steps[1:] < steps[:-1]).all()
+    values = ILL_CONDITIONED(optimizer_path("sgd", ILL_CONDITIONED, lr=0.01).points)
+    assert (values[1:] < values[:-1]).all()
+
+
+def test_all_rates_at_once_match_one_at_a_time():
+    from shendu.report.optimizer_paths import ROSENBROCK, optimizer_path, optimizer_paths
+
+    rates = [1e-3, 0.1, 3.0]  # 3.0 leaves the area early: a path that stops while others go on
+    together = optimizer_paths("adam", ROSENBROCK, rates)
+    for lr, path in zip(rates, together):
+        assert torch.equal(path.points, optimizer_path("adam", ROSENBROCK, lr).points)
 
 
 @pytest.mark.skipif("lbfgs" not in OPTIMIZERS, reason="lbfgs is not registered")
@@ -111,7 +120,7 @@ def test_closure_optimizer_reaches_the_minimum():
     from shendu.report.optimizer_paths import ILL_CONDITIONED, best_path
 
     path = best_path("lbfgs", ILL_CONDITIONED)
-    assert float(ILL_CONDITIONED(path.points[-1])) < 1e-6
+    assert float(ILL_CONDITIONED(path.points[-1])) < 1e-6 and path.evaluations >= path.steps
 
 
 @pytest.mark.skipif("reduce-on-plateau" not in SCHEDULES, reason="reduce-on-plateau is not registered")

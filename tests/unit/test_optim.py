@@ -521,6 +521,12 @@ def test_one_cycle_cycles_momentum_only_when_the_optimizer_has_it() -> None:
     assert plain.param_groups[0]["momentum"] == 0
 
 
+def test_multi_step_drops_at_half_and_three_quarters_by_default() -> None:
+    optimizer = _optimizer()
+    rates = _lrs(build_schedule("multi-step", optimizer, TOTAL, PER_EPOCH), optimizer, TOTAL)
+    assert rates[19] == LR and rates[20] == pytest.approx(LR / 10) and rates[30] == pytest.approx(LR / 100)
+
+
 # -- reduce-on-plateau -------------------------------------------------------------------------
 def _epoch_rates(spec: dict, values: list[float]) -> list[float]:
     """The rate after each epoch's ``schedule.step(value)``."""
@@ -573,7 +579,7 @@ def test_metric_schedule_contract() -> None:
         ({"name": "cosine", "min_lr": 0.5}, "schedule.min_lr"),
         ({"name": "step", "gamma": 2.0}, "schedule.gamma"),
         ({"name": "step", "step_epochs": 0}, "schedule.step_epochs"),
-        ({"name": "multi-step"}, "schedule.milestones"),
+        ({"name": "multi-step", "milestones": []}, "schedule.milestones"),
         ({"name": "multi-step", "milestones": [5, 2]}, "schedule.milestones"),
         ({"name": "polynomial", "power": 0}, "schedule.power"),
         ({"name": "polynomial", "end_lr": -1.0}, "schedule.end_lr"),
@@ -615,3 +621,4 @@ def test_schedule_objects_pass_through_and_step_counts_are_checked() -> None:
         build_schedule("cosine", optimizer, 0, PER_EPOCH)
     with pytest.raises(UnknownComponentError, match="cosine"):
         build_schedule("cosin", optimizer, TOTAL, PER_EPOCH)
+

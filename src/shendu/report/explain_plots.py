@@ -190,12 +190,10 @@ def plot_optimizer(entry: Entry, path: Path) -> Plot:
         axes.contour(grid_x, grid_y, surface, levels=levels, colors="0.65", linewidths=0.6)
         names = [entry.name] if entry.name == "sgd" else [entry.name, "sgd"]
         for name, style in zip(names, ("-", ":")):
-            result = best_path(name, function)
-            final = float(function(result.points[-1]))
-            points = result.points
-            axes.plot(points[:, 0], points[:, 1], style, marker=".", markersize=3, linewidth=1.3,
-                      label=f"{result.label}: f = {final:.3g} after {len(points) - 1} steps")
-            notes.append(f"{function.name}: {result.label}, f = {final:.3g} after {len(points) - 1} steps")
+            route = best_path(name, function)
+            axes.plot(route.points[:, 0], route.points[:, 1], style, marker=".", markersize=3, linewidth=1.3,
+                      label=f"{route.label}: {route.summary(function)}")
+            notes.append(f"{function.name}: {route.label}, {route.summary(function)}")
         axes.plot(*function.start, "o", color="black", label="start")
         axes.plot(*function.minimum, "*", color="gold", markersize=14, markeredgecolor="black", label="minimum")
         axes.set_xlim(x0, x1)
@@ -205,7 +203,8 @@ def plot_optimizer(entry: Entry, path: Path) -> Plot:
         axes.set_ylabel("y")
         axes.legend(fontsize=8, loc="lower right")
     figure.suptitle(f"{entry.name} beside plain SGD, the same step budget, a learning rate chosen per function")
-    text = "Plot (lr per function: the default or the smallest grid lr within 1% of the best progress):\n  "
+    text = ("Plot (lr per function: the default if it nearly reaches the minimum, else the smallest grid lr\n"
+            "within 1% of the best progress; at most the same number of steps each):\n  ")
     return Plot(_save(figure, path), text + "\n  ".join(notes))
 
 

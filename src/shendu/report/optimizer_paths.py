@@ -72,15 +72,26 @@ TEST_FUNCTIONS = (ROSENBROCK, ILL_CONDITIONED)
 
 @dataclass(frozen=True)
 class Path2D:
-    """An optimizer's path: the points visited (steps + 1, 2), the lr used (None if it takes none)."""
+    """An optimizer's path: the points visited (steps + 1, 2), the lr used (None if it takes none),
+    and how many times it evaluated f (L-BFGS and line searches evaluate it several times a step)."""
 
     optimizer: str
     lr: float | None
     points: torch.Tensor
+    evaluations: int
+
+    @property
+    def steps(self) -> int:
+        return len(self.points) - 1
 
     @property
     def label(self) -> str:
         return self.optimizer if self.lr is None else f"{self.optimizer} (lr {self.lr:g})"
+
+    def summary(self, function: TestFunction) -> str:
+        """``f = 0.0479 after 200 steps`` (plus the evaluations where they are more than the steps)."""
+        extra = f" ({self.evaluations} evaluations of f)" if self.evaluations > self.steps else ""
+        return f"f = {float(function(self.points[-1])):.3g} after {self.steps} steps{extra}"
 
 
 def lr_option(name: str) -> tuple[bool, float | None]:
@@ -93,8 +104,8 @@ def lr_option(name: str) -> tuple[bool, float | None]:
     return True, float(default) if is_number else None
 
 
-def optimizer_path(name: str, function: TestFunction, lr: float | None, steps: int | None = None) -> torch.Tensor:
-    """The points (at most steps + 1, 2) optimizer ``name`` visits minimising ``function`` from its start.
+def optimizer_path(name: str, function: TestFunction, lr: float | None) -> Path2D:
+    """The path of optimizer ``name`` minimising ``function`` from its start, for at most ``function.steps`` steps.
 
     Stops early when a step leaves the drawn area (the path is then rejected by
     :func:`best_path`) or no longer moves the point (converged). Closure
@@ -104,8 +115,11 @@ def optimizer_path(name: str, function: TestFunction, lr: float | None, steps: i
     point = torch.tensor(function.start, dtype=torch.float64, requires_grad=True)
     options = {} if lr is None else {"lr": lr}
     optimizer = OPTIMIZERS.get({"name": name, **options}, params=[point])
+    evaluations = 0
 
     def closure(backward: bool = True) -> torch.Tensor:
+        nonlocal evaluations
+        evaluations += 1
         optimizer.zero_grad()
         loss = function(point)
         if backward:
@@ -114,7 +128,7 @@ def optimizer_path(name: str, function: TestFunction, lr: float | None, steps: i
 
     with_closure = needs_closure(optimizer)
     path = [tuple(function.start)]
-    for _ in range(steps or function.steps):
+    for _ in range(function.steps):
         if with_closure:
             optimizer.step(closure)
         else:
@@ -122,7 +136,7 @@ def optimizer_path(name: str, function: TestFunction, lr: float | None, steps: i
             optimizer.step()
         if not _extend(path, point, function):
             break
-    return torch.tensor(path, dtype=torch.float64)
+    return Path2D(name, lr, torch.tensor(path, dtype=torch.float64), evaluations)
 
 
 def _extend(path: list[tuple[float, float]], point: torch.Tensor, function: TestFunction) -> bool:
@@ -133,7 +147,7 @@ def _extend(path: list[tuple[float, float]], point: torch.Tensor, function: Test
     return function.inside(x, y) and abs(x - previous_x) + abs(y - previous_y) >= CONVERGED
 
 
-def optimizer_paths(name: str, function: TestFunction, rates: list[float]) -> list[torch.Tensor]:
+def optimizer_paths(name: str, function: TestFunction, rates: list[float]) -> list[Path2D]:
     """One path per learning rate, as :func:`optimizer_path` would give.
 
     Optimizers stepped with plain backward() run every rate at once, as one
@@ -156,35 +170,37 @@ def optimizer_paths(name: str, function: TestFunction, rates: list[float]) -> li
         running = [i for i in running if _extend(paths[i], points[i], function)]
         if not running:
             break
-    return [torch.tensor(path, dtype=torch.float64) for path in paths]
+    return [Path2D(name, lr, torch.tensor(path, dtype=torch.float64), len(path) - 1) for lr, path in zip(rates, paths)]
 
 
 @functools.lru_cache(maxsize=64)  # sgd is drawn beside every optimizer: search its rate once per process
 def best_path(name: str, function: TestFunction) -> Path2D:
     """The path of ``name`` at a learning rate that does well on ``function``.
 
-    Every grid rate (and the optimizer's default) is run; of those whose path
-    stays on the drawn area, the ones that end within 1% of the best progress
-    from the start qualify, and the default lr is taken if it qualifies, else
-    the smallest qualifying rate (the calmest path that does as well).
-    Falls back to the smallest rate when no path stays on the area.
+    The optimizer's default lr is kept when it gets within 1% of the way from
+    the start to the minimum. Otherwise every grid rate is run; of those whose
+    path stays on the drawn area, the ones that end within 1% of the best
+    progress qualify, and the smallest qualifying rate is taken (the calmest
+    path that does about as well). Falls back to the smallest rate when no
+    path stays on the area.
     """
     has_lr, default = lr_option(name)
     if not has_lr:
-        return Path2D(name, None, optimizer_path(name, function, None))
+        return optimizer_path(name, function, None)
+
+    def value(path: Path2D) -> float:
+        return float(function(path.points[-1]))
+
+    def stays(path: Path2D) -> bool:
+        return function.inside(*path.points[-1].tolist())
+
     start, lowest = (float(function(torch.tensor(p, dtype=torch.float64))) for p in (function.start, function.minimum))
     if default is not None:
-        points = optimizer_path(name, function, default)
-        if function.inside(*points[-1].tolist()) and float(function(points[-1])) <= lowest + 0.01 * (start - lowest):
-            return Path2D(name, default, points)  # no rate can beat it by more than 1% of the progress
-    rates = list(dict.fromkeys(([] if default is None else [default]) + sorted(LEARNING_RATES)))
-    runs = {lr: (points, float(function(points[-1])))
-            for lr, points in zip(rates, optimizer_paths(name, function, rates))
-            if function.inside(*points[-1].tolist())}
+        path = optimizer_path(name, function, default)
+        if stays(path) and value(path) <= lowest + 0.01 * (start - lowest):
+            return path  # no rate can beat it by more than 1% of the progress
+    runs = [path for path in optimizer_paths(name, function, sorted(LEARNING_RATES)) if stays(path)]
     if not runs:
-        lr = min(LEARNING_RATES)
-        return Path2D(name, lr, optimizer_path(name, function, lr))
-    best = min(value for _, value in runs.values())
-    good = [lr for lr, (_, value) in runs.items() if value <= best + 0.01 * (start - best)]
-    lr = default if default in good else min(good)
-    return Path2D(name, lr, runs[lr][0])
+        return optimizer_path(name, function, min(LEARNING_RATES))
+    best = min(value(path) for path in runs)
+    return next(path for path in runs if value(path) <= best + 0.01 * (start - best))
