@@ -32,7 +32,7 @@ from shendu.engine.progress import Progress
 from shendu.errors import ConfigError, Problem, TrainingDivergedError
 from shendu.metrics import higher_is_better
 from shendu.nn import build_regularization
-from shendu.optim import is_metric_schedule, needs_closure
+from shendu.optim import PlateauSchedule, is_metric_schedule, needs_closure, schedule_monitor
 from shendu.run import RunDirectory, load_checkpoint, save_checkpoint
 
 Step = Callable[[nn.Module, tuple[torch.Tensor, ...]], torch.Tensor]
@@ -278,6 +278,7 @@ class Trainer:
         self._check_finite(self.num_batches)
 
     def fit(self, resume: bool = False) -> FitResult:
+        self._bind_schedule_monitor()
         if resume:
             self.restore("last")
         state, config = self.state, self.config
@@ -322,10 +323,18 @@ class Trainer:
         result.warnings = list(self.diagnostics.warnings) if self.diagnostics is not None else []
         return result
 
+    def _bind_schedule_monitor(self) -> None:
+        """A plateau schedule built without a monitor follows the run's (direction included).
+        Called before a resume loads the schedule's state, because binding resets its counters."""
+        if isinstance(self.schedule, PlateauSchedule) and self.schedule.monitor is None and self.monitor is not None:
+            self.schedule.bind_monitor(self.monitor)
+
     def _epoch_end_hooks(self, record: dict) -> None:
         """Metric-driven schedules step on the epoch's validation value; diagnostics check overfitting."""
         if self.schedule is not None and is_metric_schedule(self.schedule):
-            monitor = self.schedule.monitor or self.monitor
+            monitor = schedule_monitor(self.schedule) or self.monitor
+            if monitor is None:
+                raise ValueError("a reduce-on-plateau schedule needs a metric to watch; set schedule.monitor=val.loss.")
             self.schedule.step(_lookup(record, monitor))
         if self.diagnostics is not None:
             self.diagnostics.end_epoch(record)
