@@ -154,6 +154,17 @@ def test_initializer_histogram_uses_the_initializer():
     assert not initialized_weight("zeros").any()
 
 
+def test_initializer_plot_marks_the_theoretical_std_from_the_tag(tmp_path):
+    from shendu.registry import Entry
+    from shendu.report.explain_plots import plot_initializer
+
+    real = INITIALIZERS.entry("he-normal")
+    tagged = Entry(real.name, real.constructor, real.summary, real.formula, real.reference,
+                   {"std": lambda fan_in, fan_out, **options: (2 / fan_in) ** 0.5})
+    plot = plot_initializer(tagged, tmp_path / "he.png")
+    assert "theoretical 0.08839" in plot.notes and plot.path.read_bytes()[:8] == PNG_SIGNATURE
+
+
 def test_parse_docstring():
     doc = parse_docstring(
         """Summary line.

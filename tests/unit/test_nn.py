@@ -81,10 +81,11 @@ def test_activation_options_and_torch_references():
     torch.testing.assert_close(softmax0(MATRIX).sum(0), torch.ones(4, dtype=torch.float64))
 
 
-def test_step_passes_no_gradient():
+def test_step_has_a_zero_gradient():
     x = torch.randn(5, requires_grad=True)
     y = get_activation("step")(x)
-    assert not y.requires_grad  # the comparison has no gradient: perceptron demos only
+    y.sum().backward()  # stays in the graph (a step network trains without crashing) ...
+    assert torch.equal(x.grad, torch.zeros(5))  # ... but nothing below a step learns
 
 
 def test_get_activation_accepts_modules_and_copies_them():
@@ -282,3 +283,29 @@ def test_initialize_auto_keeps_embedding_and_recurrent_defaults():
 def test_initialize_rejects_unknown_layer_type():
     with pytest.raises(ValueError, match=r"unknown layer type.*'dense'.*'default', 'linear', 'conv'"):
         initialize(nn.Linear(2, 2), {"dense": "he-normal"})
+
+
+@pytest.mark.parametrize("name", [n for n in INITIALIZERS.names() if n != "default"])
+def test_every_initializer_matches_its_stated_standard_deviation(name):
+    """Each initializer's `std` tag is its definition; a 1000 x 1000 weight must match it within 5%."""
+    entry = INITIALIZERS.entry(name)
+    assert "std" in entry.tags, f"{name} needs a std(fan_in, fan_out, **options) tag"
+    torch.manual_seed(0)
+    weight = torch.empty(1000, 1000)
+    get_initializer(name)(weight)
+    expected = entry.tags["std"](1000, 1000)
+    if expected == 0:
+        assert weight.std().item() == 0
+    else:
+        assert weight.std().item() == pytest.approx(expected, rel=0.05)
+
+
+@pytest.mark.parametrize("name", ACTIVATIONS.names())
+def test_every_activation_passes_gradcheck_in_float64(name):
+    """Analytical gradients equal finite differences, at points away from kinks (x = 0)."""
+    generator = torch.Generator().manual_seed(0)
+    inputs = torch.randn(4, 5, dtype=torch.float64, generator=generator)
+    inputs = torch.where(inputs.abs() < 0.1, inputs.sign() * 0.1 + inputs, inputs)  # keep clear of x = 0
+    inputs.requires_grad_(True)
+    activation = get_activation(name).double()
+    assert torch.autograd.gradcheck(activation, (inputs,), eps=1e-6, atol=1e-5)

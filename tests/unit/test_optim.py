@@ -113,6 +113,38 @@ def test_every_optimizer_accepts_param_groups_or_refuses_them_clearly(name: str)
         assert [group["lr"] for group in optimizer.param_groups][1] == 0.5
 
 
+# safetensors returns tensors at unaligned offsets, and LBFGS's dot products round differently on them;
+# the fix belongs in shendu.run.load_checkpoint (clone the loaded tensors). Strict: this fails once fixed.
+UNALIGNED = pytest.mark.xfail(strict=True, reason="load_checkpoint returns unaligned tensors; LBFGS dots differ")
+
+
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=UNALIGNED) if n == "lbfgs" else n for n in OPTIMIZERS.names()]
+)
+def test_every_optimizer_resumes_bitwise_from_a_checkpoint(name: str, tmp_path) -> None:
+    from shendu.run import load_checkpoint, save_checkpoint
+
+    inputs = torch.linspace(-2, 2, 32).unsqueeze(1)
+    targets = torch.sin(2 * inputs)
+
+    def fresh() -> tuple[nn.Module, torch.optim.Optimizer]:
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(1, 6), nn.Tanh(), nn.Linear(6, 1))
+        return model, build_optimizer(name, model)
+
+    model, optimizer = fresh()
+    _minimise(optimizer, lambda: ((model(inputs) - targets) ** 2).mean(), 3)
+    save_checkpoint(tmp_path / "last", model.state_dict(), {"optimizer": optimizer.state_dict()}, {})
+    model_state, training, _ = load_checkpoint(tmp_path / "last")
+    resumed, resumed_optimizer = fresh()
+    resumed.load_state_dict(model_state)
+    resumed_optimizer.load_state_dict(training["optimizer"])
+    _minimise(optimizer, lambda: ((model(inputs) - targets) ** 2).mean(), 3)
+    _minimise(resumed_optimizer, lambda: ((resumed(inputs) - targets) ** 2).mean(), 3)
+    for ours, theirs in zip(model.parameters(), resumed.parameters()):
+        assert torch.equal(ours, theirs)
+
+
 def test_only_lbfgs_and_newton_need_a_closure() -> None:
     built = {name: OPTIMIZERS.get(name, params=[torch.zeros(1, requires_grad=True)]) for name in OPTIMIZERS.names()}
     assert {name for name, optimizer in built.items() if needs_closure(optimizer)} == {"lbfgs", "newton"}
@@ -552,7 +584,8 @@ def test_reduce_on_plateau_takes_its_direction_from_the_monitor() -> None:
     assert _epoch_rates({"monitor": "val.accuracy", "patience": 2}, accuracy)[3:] == pytest.approx([LR, LR / 10])
     # read as a loss, the rising accuracy is never better than 0.5: the cut comes one epoch earlier
     assert _epoch_rates({"patience": 2}, accuracy)[3] == pytest.approx(LR / 10)
-    assert _epoch_rates({"monitor": "val.accuracy", "mode": "min", "patience": 2}, accuracy)[3] == pytest.approx(LR / 10)
+    explicit = _epoch_rates({"monitor": "val.accuracy", "mode": "min", "patience": 2}, accuracy)
+    assert explicit[3] == pytest.approx(LR / 10)
 
 
 def test_metric_schedule_contract() -> None:

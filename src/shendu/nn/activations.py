@@ -18,12 +18,30 @@ from torch import nn
 from shendu.nn.registry import ACTIVATIONS
 
 
+class _Heaviside(torch.autograd.Function):
+    """H(x) with its true derivative: 0 wherever it exists (the Dirac spike at 0 is left out)."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
+        return (x > 0).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx: Any, grad_output: torch.Tensor) -> torch.Tensor:
+        return torch.zeros_like(grad_output)
+
+
 class Step(nn.Module):
-    """Heaviside step: 1 where the input is positive, else 0 (as the input's float dtype)."""
+    """Heaviside step: 1 where the input is positive, else 0 (as the input's float dtype).
+
+    Its gradient is zero, so backpropagation through a step network stays
+    well-defined but learns nothing below it: the reason Rosenblatt's rule,
+    not gradient descent, trains perceptrons, and smooth activations replaced it.
+    """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # The comparison cuts the autograd graph: no gradient flows through a step.
-        return (x > 0).to(x.dtype if x.is_floating_point() else torch.get_default_dtype())
+        if not x.is_floating_point():
+            x = x.to(torch.get_default_dtype())
+        return _Heaviside.apply(x)
 
 
 def _check_positive(name: str, key: str, value: Any, allow_zero: bool = False) -> None:

@@ -62,6 +62,36 @@ def _filler(fill: Callable[..., Any], **options: Any) -> Initializer:
     return init
 
 
+# -- the standard deviation each rule gives a (fan_out, fan_in) weight: `std` tags, drawn by `shendu explain`
+def _xavier_std(fan_in: int, fan_out: int, gain: float = 1.0, **_: Any) -> float:
+    return gain * math.sqrt(2.0 / (fan_in + fan_out))
+
+
+def _he_std(fan_in: int, fan_out: int, mode: str = "fan_in", nonlinearity: str = "relu", **_: Any) -> float:
+    return nn.init.calculate_gain(nonlinearity) / math.sqrt(fan_in if mode == "fan_in" else fan_out)
+
+
+def _lecun_std(fan_in: int, fan_out: int, **_: Any) -> float:
+    return 1.0 / math.sqrt(fan_in)
+
+
+def _normal_std(fan_in: int, fan_out: int, std: float = 0.01, **_: Any) -> float:
+    return std
+
+
+def _uniform_std(fan_in: int, fan_out: int, a: float = -0.05, b: float = 0.05, **_: Any) -> float:
+    return (b - a) / math.sqrt(12.0)
+
+
+def _orthogonal_std(fan_in: int, fan_out: int, gain: float = 1.0, **_: Any) -> float:
+    # The rows (or columns, whichever are fewer) are orthonormal, times gain.
+    return gain / math.sqrt(max(fan_in, fan_out))
+
+
+def _zero_std(fan_in: int, fan_out: int, **_: Any) -> float:
+    return 0.0
+
+
 def keep_default(weight: torch.Tensor) -> None:
     """Leave the weight as PyTorch initialised it (the ``default`` initializer)."""
 
@@ -78,7 +108,7 @@ def default() -> Initializer:
     return keep_default
 
 
-@INITIALIZERS.register("zeros", formula="W = 0", reference="-")
+@INITIALIZERS.register("zeros", formula="W = 0", reference="-", std=_zero_std)
 def zeros() -> Initializer:
     """All weights zero: a symmetry-breaking counter-example, not for hidden layers.
 
@@ -91,7 +121,7 @@ def zeros() -> Initializer:
     return _filler(nn.init.zeros_)
 
 
-@INITIALIZERS.register("constant", formula="W = value", reference="-")
+@INITIALIZERS.register("constant", formula="W = value", reference="-", std=_zero_std)
 def constant(value: float = 0.0) -> Initializer:
     """Every weight set to one value (a teaching counter-example, like zeros).
 
@@ -103,7 +133,7 @@ def constant(value: float = 0.0) -> Initializer:
     return _filler(nn.init.constant_, val=_number("constant", "value", value))
 
 
-@INITIALIZERS.register("normal", formula="W ~ N(mean, std^2)", reference="-")
+@INITIALIZERS.register("normal", formula="W ~ N(mean, std^2)", reference="-", std=_normal_std)
 def normal(mean: float = 0.0, std: float = 0.01) -> Initializer:
     """Weights drawn from a normal distribution with a fixed standard deviation.
 
@@ -121,7 +151,7 @@ def normal(mean: float = 0.0, std: float = 0.01) -> Initializer:
     return _filler(nn.init.normal_, mean=mean, std=std)
 
 
-@INITIALIZERS.register("uniform", formula="W ~ U(a, b)", reference="-")
+@INITIALIZERS.register("uniform", formula="W ~ U(a, b)", reference="-", std=_uniform_std)
 def uniform(a: float = -0.05, b: float = 0.05) -> Initializer:
     """Weights drawn uniformly from [a, b] (the Keras RandomUniform default range).
 
@@ -144,6 +174,7 @@ def uniform(a: float = -0.05, b: float = 0.05) -> Initializer:
     "xavier-uniform",
     formula="W ~ U(-g*sqrt(6/(fan_in+fan_out)), +g*sqrt(6/(fan_in+fan_out)))",
     reference=_GLOROT,
+    std=_xavier_std,
 )
 def xavier_uniform(gain: float = 1.0) -> Initializer:
     """Xavier/Glorot uniform: variance 2/(fan_in+fan_out), for tanh, sigmoid and linear layers.
@@ -165,6 +196,7 @@ def xavier_uniform(gain: float = 1.0) -> Initializer:
     "xavier-normal",
     formula="W ~ N(0, g^2 * 2/(fan_in+fan_out))",
     reference=_GLOROT,
+    std=_xavier_std,
 )
 def xavier_normal(gain: float = 1.0) -> Initializer:
     """Xavier/Glorot normal: the normal-distribution form of xavier-uniform.
@@ -190,6 +222,7 @@ def _kaiming(name: str, distribution: str, mode: str, nonlinearity: str) -> Init
     "he-normal",
     formula="W ~ N(0, 2/fan_in)",
     reference="He, Zhang, Ren & Sun 2015, Delving Deep into Rectifiers",
+    std=_he_std,
 )
 def he_normal(mode: str = "fan_in", nonlinearity: str = "relu") -> Initializer:
     """He/Kaiming normal: variance 2/fan_in, the initialiser for ReLU networks.
@@ -212,6 +245,7 @@ def he_normal(mode: str = "fan_in", nonlinearity: str = "relu") -> Initializer:
     "he-uniform",
     formula="W ~ U(-sqrt(6/fan_in), +sqrt(6/fan_in))",
     reference="He, Zhang, Ren & Sun 2015, Delving Deep into Rectifiers",
+    std=_he_std,
 )
 def he_uniform(mode: str = "fan_in", nonlinearity: str = "relu") -> Initializer:
     """He/Kaiming uniform: the uniform form of he-normal (same variance 2/fan_in).
@@ -230,6 +264,7 @@ def he_uniform(mode: str = "fan_in", nonlinearity: str = "relu") -> Initializer:
     "lecun-normal",
     formula="W ~ N(0, 1/fan_in)",
     reference="LeCun, Bottou, Orr & Mueller 1998, Efficient BackProp; Klambauer et al. 2017 (SELU)",
+    std=_lecun_std,
 )
 def lecun_normal() -> Initializer:
     """LeCun normal: variance 1/fan_in, the initialiser self-normalising (selu) networks need.
@@ -244,6 +279,7 @@ def lecun_normal() -> Initializer:
     "orthogonal",
     formula="W = gain * Q, Q from the QR decomposition of a Gaussian matrix",
     reference="Saxe, McClelland & Ganguli 2014, Exact solutions to the nonlinear dynamics of learning",
+    std=_orthogonal_std,
 )
 def orthogonal(gain: float = 1.0) -> Initializer:
     """Orthogonal: a (semi-)orthogonal weight matrix, so every singular value equals gain.

@@ -80,7 +80,9 @@ def one_cycle(
     """
     check_steps("one-cycle", total_steps, steps_per_epoch)
     peak = _rates("one-cycle", "max_lr", optimizer, max_lr, base_lrs(optimizer))
-    pct_start = check_number("schedule", "one-cycle", "pct_start", pct_start, positive=True, maximum=1.0, example="0.25")
+    pct_start = check_number(
+        "schedule", "one-cycle", "pct_start", pct_start, positive=True, maximum=1.0, example="0.25"
+    )
     div_factor = check_number("schedule", "one-cycle", "div_factor", div_factor, positive=True, example="25")
     final = check_number("schedule", "one-cycle", "final_div_factor", final_div_factor, positive=True, example="1e4")
     if cycle_momentum is None:
@@ -155,7 +157,8 @@ def cyclic(
         raise ConfigError([Problem("schedule.base_lr", base_lr, f"rates below max_lr ({top})", fix)])
     up = 2 * steps_per_epoch if step_size_up is None else step_size_up
     up = check_count("schedule", "cyclic", "step_size_up", up, example="2000")
-    down = check_count("schedule", "cyclic", "step_size_down", up if step_size_down is None else step_size_down, example="2000")
+    down = up if step_size_down is None else step_size_down
+    down = check_count("schedule", "cyclic", "step_size_down", down, example="2000")
     gamma = check_number("schedule", "cyclic", "gamma", gamma, positive=True, example="0.99994")
     if gamma > 1:
         raise ConfigError([Problem("schedule.gamma", gamma, "a number in (0, 1]", "Set gamma: 0.99994.")])

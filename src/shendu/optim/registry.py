@@ -57,7 +57,8 @@ def check_lr_and_decay(name: str, lr: Any, weight_decay: Any) -> tuple[float, fl
 def check_flag(section: str, name: str, key: str, value: Any, example: str = "true") -> bool:
     """Return ``value`` if it is a bool (YAML ``true``/``false``), else raise a ConfigError."""
     if not isinstance(value, bool):
-        raise ConfigError([Problem(f"{section}.{key}", value, "true or false", f"Set {{name: {name}, {key}: {example}}}.")])
+        fix = f"Set {{name: {name}, {key}: {example}}}."
+        raise ConfigError([Problem(f"{section}.{key}", value, "true or false", fix)])
     return value
 
 

@@ -114,7 +114,9 @@ def constant(optimizer: Optimizer, total_steps: int, steps_per_epoch: int) -> li
     reference="Krizhevsky, Sutskever & Hinton, ImageNet Classification with Deep CNNs, NeurIPS 2012; "
     "He et al., Deep Residual Learning, CVPR 2016",
 )
-def step(optimizer: Optimizer, total_steps: int, steps_per_epoch: int, step_epochs: int = 10, gamma: float = 0.1) -> list[Factor]:
+def step(
+    optimizer: Optimizer, total_steps: int, steps_per_epoch: int, step_epochs: int = 10, gamma: float = 0.1
+) -> list[Factor]:
     """Step decay: multiply the learning rate by gamma every step_epochs epochs.
 
     The classic schedule of AlexNet and ResNet (divide by 10 at fixed
@@ -138,7 +140,11 @@ def step(optimizer: Optimizer, total_steps: int, steps_per_epoch: int, step_epoc
     reference="He et al., Deep Residual Learning for Image Recognition, CVPR 2016 (drops at epochs 30, 60, 90)",
 )
 def multi_step(
-    optimizer: Optimizer, total_steps: int, steps_per_epoch: int, milestones: list[int] | None = None, gamma: float = 0.1
+    optimizer: Optimizer,
+    total_steps: int,
+    steps_per_epoch: int,
+    milestones: list[int] | None = None,
+    gamma: float = 0.1,
 ) -> list[Factor]:
     """Multi-step decay: multiply the learning rate by gamma at each of the given epochs.
 
@@ -250,7 +256,8 @@ def polynomial(
         end_lr: the final rate, >= 0 and below the optimizer's lr.
     """
     power = check_number("schedule", "polynomial", "power", power, positive=True, example="1.0")
-    return [PolynomialFactor(total_steps, power, ratio) for ratio in floor_ratios("polynomial", optimizer, "end_lr", end_lr)]
+    ratios = floor_ratios("polynomial", optimizer, "end_lr", end_lr)
+    return [PolynomialFactor(total_steps, power, ratio) for ratio in ratios]
 
 
 def build_schedule(spec: Any, optimizer: Optimizer, total_steps: int, steps_per_epoch: int) -> LRScheduler:

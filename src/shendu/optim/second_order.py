@@ -201,7 +201,9 @@ def gradient_and_hessian(loss: torch.Tensor, params: list[torch.Tensor]) -> tupl
     return gradient.detach(), torch.cat(rows).detach()
 
 
-def damped_newton_direction(hessian: torch.Tensor, gradient: torch.Tensor, damping: float) -> tuple[torch.Tensor, float]:
+def damped_newton_direction(
+    hessian: torch.Tensor, gradient: torch.Tensor, damping: float
+) -> tuple[torch.Tensor, float]:
     """d = -(H + damping * I)^-1 g, and the damping used.
 
     Levenberg–Marquardt style: when H + damping * I is not positive definite
@@ -239,7 +241,12 @@ def _move(params: list[torch.Tensor], start: list[torch.Tensor], direction: torc
 
 @torch.no_grad()
 def _backtrack(
-    closure: Closure, params: list[torch.Tensor], loss: float, gradient: torch.Tensor, direction: torch.Tensor, lr: float
+    closure: Closure,
+    params: list[torch.Tensor],
+    loss: float,
+    gradient: torch.Tensor,
+    direction: torch.Tensor,
+    lr: float,
 ) -> float:
     """Backtracking Armijo line search from step length ``lr``; returns the accepted length (0: no step)."""
     start = [p.detach().clone() for p in params]

@@ -26,7 +26,9 @@ from shendu.optim.closed_form import SUPPLIED, FactorSchedule, WarmupFactor, che
 from shendu.optim.registry import SCHEDULES, check_number
 from shendu.optim.schedules import Optimizer
 
-WARMUP_FORMULA = "lr = lr0 * (t + 1) / (W + 1) for t < W, then lr0 * f(t - W), f the inner schedule's factor over T - W steps"
+WARMUP_FORMULA = (
+    "lr = lr0 * (t + 1) / (W + 1) for t < W, then lr0 * f(t - W), f the inner schedule's factor over T - W steps"
+)
 WARMUP_REFERENCE = "Goyal et al., Accurate, Large Minibatch SGD: Training ImageNet in 1 Hour, 2017"
 
 
@@ -75,9 +77,11 @@ def _inner_factors(then: Any, optimizer: Optimizer, total_steps: int, steps_per_
     factors = entry.tags.get("factors")
     if factors is None:
         closed = [e.name for e in SCHEDULES.entries() if e.tags.get("factors") is not None]
-        reason = entry.tags.get("after_warmup", f"{name!r} is not a closed-form schedule.")
+        reason = entry.tags.get(
+            "after_warmup", f"{name!r} is not a closed-form schedule: use one of those, or {name!r} without warmup."
+        )
         raise ConfigError(
-            [Problem("schedule.then", name, f"a closed-form schedule: {', '.join(closed)}", f"{reason}")]
+            [Problem("schedule.then", name, f"a closed-form schedule: {', '.join(closed)}", reason)]
         )
     return factors(optimizer, total_steps, steps_per_epoch, **options)
 

@@ -41,23 +41,10 @@ class AmbiguousNameError(ShenduError, ValueError):
 
 
 def explained_registries() -> tuple[Registry, ...]:
-    """Every registry ``shendu explain`` searches, in the order kinds are listed.
+    """Every registry ``shendu explain`` searches: the ones ``shendu list`` shows, in the same order."""
+    from shendu.api import registries  # the one list of registries; imported late (api imports this module lazily)
 
-    Adding a registry to shendu means adding it here (one line).
-    """
-    from shendu.data import DATASETS
-    from shendu.data.augmentation import AUGMENTATIONS
-    from shendu.losses import LOSSES
-    from shendu.metrics import METRICS
-    from shendu.models import MODELS
-    from shendu.nn import ACTIVATIONS, INITIALIZERS, REGULARIZERS
-    from shendu.optim import OPTIMIZERS, SCHEDULES
-    from shendu.tasks import TASKS
-
-    return (
-        TASKS, MODELS, LOSSES, OPTIMIZERS, SCHEDULES, ACTIVATIONS, INITIALIZERS, REGULARIZERS, METRICS,
-        DATASETS, AUGMENTATIONS,
-    )
+    return tuple(registries().values())
 
 
 # Constructor arguments shendu passes itself: not options a user sets, so not listed.
@@ -188,6 +175,31 @@ def _indented(text: str, prefix: str = "  ") -> str:
     return "\n".join(prefix + line.strip() if line.strip() else "" for line in text.splitlines())
 
 
+# Where each kind of component goes in a run config.
+_USAGE = {
+    "task": "task: {name}",
+    "model": "model: {name}   (or model: {{name: {name}, ...options}})",
+    "loss": "loss: {name}   (or loss: {{name: {name}, ...options}})",
+    "optimizer": "optimizer: {{name: {name}, lr: ...}}",
+    "schedule": "schedule: {name}   (or schedule: {{name: {name}, ...options}})",
+    "activation": "model: {{name: mlp, activation: {name}}}   (any model with an activation option)",
+    "initializer": "model: {{name: mlp, init: {name}}}   (or init: {{default: {name}, linear: ...}} per layer type)",
+    "metric": "metrics: [{name}]",
+    "dataset": "data: {{source: {name}}}   (or --data {name})",
+    "augmentation": "data: {{augment: [{name}]}}",
+}
+
+
+def usage(registry: Registry, entry: Entry) -> str | None:
+    """The config line that selects ``entry``."""
+    if registry.kind == "regularizer":
+        if entry.tags.get("applies_in") == "train":
+            return f"train: {{regularizers: [{{name: {entry.name}, ...options}}]}}"
+        return f"set {entry.tags.get('key')} in the config"
+    template = _USAGE.get(registry.kind)
+    return template.format(name=entry.name) if template else None
+
+
 def describe(registry: Registry, entry: Entry) -> str:
     """The text of ``shendu explain``: kind and name, summary, formula, when to use it, options, reference."""
     doc = parse_docstring(entry.doc)
@@ -204,6 +216,9 @@ def describe(registry: Registry, entry: Entry) -> str:
         lines += [f"  {f'{name} {default}'.ljust(width)}  {text}".rstrip() for name, default, text in options]
     else:
         lines += ["", "Options: none"]
+    selected = usage(registry, entry)
+    if selected:
+        lines += ["", f"Use it: {selected}"]
     reference = entry.reference if entry.reference not in (None, "", "-") else doc.reference
     if reference:
         lines += ["", f"Reference: {reference}"]

@@ -18,7 +18,10 @@ import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
+from shendu.nn import get_initializer  # noqa: E402
+from shendu.optim import build_schedule, is_metric_schedule  # noqa: E402
 from shendu.registry import Entry  # noqa: E402
+from shendu.report.optimizer_paths import TEST_FUNCTIONS, best_path  # noqa: E402
 
 
 class Plot(NamedTuple):
@@ -31,8 +34,8 @@ class Plot(NamedTuple):
 def plot_options(entry: Entry) -> dict:
     """Options to build ``entry`` with for its plot: the tag ``explain_options``, else none (the defaults).
 
-    Entries with a required option (multi-step's milestones) carry the tag,
-    e.g. ``explain_options={"milestones": [3, 6, 8]}``.
+    An entry whose defaults cannot be built, or draw a dull picture, may carry
+    the tag, e.g. warmup with ``explain_options={"then": {"name": "cosine"}}``.
     """
     return dict(entry.tags.get("explain_options", {}))
 
@@ -43,7 +46,7 @@ def _options_note(options: dict) -> str:
 
 def _save(figure: plt.Figure, path: Path) -> Path:
     figure.tight_layout()
-    # Light PNG compression: a few more kB, half the time of the default level.
+    # Light PNG compression: slightly larger files, less time (the tests draw every entry).
     figure.savefig(path, dpi=100, pil_kwargs={"compress_level": 1})
     plt.close(figure)
     return path
@@ -116,7 +119,6 @@ def _simulated_validation_loss(lr: float, previous: float, generator: torch.Gene
 def schedule_run(name: str, options: dict | None = None) -> tuple[list[float], list[float], int]:
     """The lr before each optimizer step, the simulated validation loss per epoch ([] unless the
     schedule is metric-driven), and the steps per epoch, for a run from lr ``BASE_LR``."""
-    from shendu.optim import build_schedule, is_metric_schedule
 
     def build(epochs: int) -> tuple[torch.optim.Optimizer, object]:
         optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=BASE_LR)
@@ -177,8 +179,6 @@ def plot_schedule(entry: Entry, path: Path) -> Plot:
 # -- optimizers -------------------------------------------------------------------------------
 def plot_optimizer(entry: Entry, path: Path) -> Plot:
     """Its path beside plain SGD's on Rosenbrock and an ill-conditioned quadratic, over contour lines."""
-    from shendu.report.optimizer_paths import TEST_FUNCTIONS, best_path
-
     figure, panels = plt.subplots(1, len(TEST_FUNCTIONS), figsize=(13, 5.2))
     notes = []
     for axes, function in zip(panels, TEST_FUNCTIONS):
@@ -256,8 +256,6 @@ FAN = 256
 
 def initialized_weight(name: str, options: dict | None = None) -> torch.Tensor:
     """The weight of a fresh ``nn.Linear(256, 256)`` filled by initializer ``name`` (seeded, global RNG untouched)."""
-    from shendu.nn import get_initializer
-
     with torch.random.fork_rng():
         torch.manual_seed(0)
         layer = nn.Linear(FAN, FAN)  # 'default' keeps this layer's own initialisation
@@ -266,7 +264,12 @@ def initialized_weight(name: str, options: dict | None = None) -> torch.Tensor:
 
 
 def plot_initializer(entry: Entry, path: Path) -> Plot:
-    """A histogram of one 256x256 weight, with its std and the theoretical std (tag ``std``) marked."""
+    """A histogram of one 256x256 weight, with its measured std and the theoretical one marked.
+
+    The theoretical std comes from the entry's tag ``std``: a function
+    ``std(fan_in, fan_out, **options) -> float`` (options as the constructor's),
+    e.g. ``std=lambda fan_in, fan_out, gain=1.0: gain * (2 / (fan_in + fan_out)) ** 0.5``.
+    """
     options = plot_options(entry)
     weight = initialized_weight(entry.name, options).flatten()
     std = float(weight.std())
@@ -279,7 +282,7 @@ def plot_initializer(entry: Entry, path: Path) -> Plot:
     notes = f"Plot: a {FAN}x{FAN} weight (fan_in = fan_out = {FAN}), {_options_note(options)}; measured std {std:.4g}"
     theory = entry.tags.get("std")
     if theory is not None:
-        expected = float(theory(FAN, FAN))
+        expected = float(theory(FAN, FAN, **options))
         for sign in (-1, 1):
             axes.axvline(sign * expected, color="black", linestyle=":",
                          label=f"theoretical std {expected:.4g}" if sign > 0 else None)
