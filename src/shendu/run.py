@@ -182,8 +182,10 @@ def load_checkpoint(directory: Path) -> tuple[dict[str, torch.Tensor], Any, dict
                 "checkpoint (best/last) or retrain."
             )
     try:
-        model_state = load_file(str(directory / "model.safetensors"))
-        training_tensors = load_file(str(directory / "training.safetensors"))
+        # Cloned: safetensors hands back tensors at unaligned offsets, on which some kernels
+        # (L-BFGS's dot products) round differently, and exact resume must be bitwise.
+        model_state = {k: v.clone() for k, v in load_file(str(directory / "model.safetensors")).items()}
+        training_tensors = {k: v.clone() for k, v in load_file(str(directory / "training.safetensors")).items()}
     except SafetensorError as error:
         raise CheckpointError(f"Checkpoint {directory} cannot be read: {error}") from None
     return model_state, join_tensors(document["training"], training_tensors), document["state"]

@@ -113,14 +113,8 @@ def test_every_optimizer_accepts_param_groups_or_refuses_them_clearly(name: str)
         assert [group["lr"] for group in optimizer.param_groups][1] == 0.5
 
 
-# safetensors returns tensors at unaligned offsets, and LBFGS's dot products round differently on them;
-# the fix belongs in shendu.run.load_checkpoint (clone the loaded tensors). Strict: this fails once fixed.
-UNALIGNED = pytest.mark.xfail(strict=True, reason="load_checkpoint returns unaligned tensors; LBFGS dots differ")
 
-
-@pytest.mark.parametrize(
-    "name", [pytest.param(n, marks=UNALIGNED) if n == "lbfgs" else n for n in OPTIMIZERS.names()]
-)
+@pytest.mark.parametrize("name", OPTIMIZERS.names())
 def test_every_optimizer_resumes_bitwise_from_a_checkpoint(name: str, tmp_path) -> None:
     from shendu.run import load_checkpoint, save_checkpoint
 
