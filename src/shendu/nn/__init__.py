@@ -13,6 +13,7 @@ from shendu.nn.registry import ACTIVATIONS, INITIALIZERS, REGULARIZERS
 # Family modules register their built-ins on import; imported explicitly here.
 from shendu.nn import activations as activations
 from shendu.nn import initializers as initializers
+from shendu.nn import regularizer_settings as regularizer_settings
 from shendu.nn import regularizers as regularizers
 from shendu.nn.activations import Step, get_activation
 from shendu.nn.initializers import LAYER_TYPES, RELU_LIKE, auto_initializer, get_initializer, initialize
