@@ -25,7 +25,7 @@ from shendu.losses import LOSSES, loss_problems
 from shendu.metrics import METRICS, higher_is_better
 from shendu.models import BUILD_OPTIONS as MODEL_BUILD_OPTIONS
 from shendu.models import MODELS, build_model
-from shendu.nn import ACTIVATIONS, INITIALIZERS, REGULARIZERS, regularizer_problems
+from shendu.nn import ACTIVATIONS, INITIALIZERS, REGULARIZERS, init_problems, regularizer_problems
 from shendu.optim import BUILD_OPTIONS, OPTIMIZERS, SCHEDULES, build_optimizer, build_schedule
 from shendu.report.plots import plot_confusion_matrix, plot_history
 from shendu.registry import Registry
@@ -115,6 +115,8 @@ def _component_problems(raw: Mapping[str, Any]) -> list[Problem]:
     problems += loss_problems(spec(raw.get("loss")), "loss")
     problems += OPTIMIZERS.problems(spec(raw.get("optimizer")), "optimizer", supplied=("params",), extra=BUILD_OPTIONS)
     problems += SCHEDULES.problems(spec(raw.get("schedule")), "schedule", supplied=("optimizer", "total_steps", "steps_per_epoch"))
+    if "init" in section("model"):
+        problems += init_problems(section("model")["init"])
     regularizers = section("train").get("regularizers") or []
     problems += regularizer_problems([regularizers] if isinstance(regularizers, (str, Mapping)) else regularizers)
     augment = data.get("augment") or []

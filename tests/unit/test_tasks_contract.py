@@ -56,3 +56,27 @@ def test_progress_draws_a_bar_on_terminals_and_lines_elsewhere():
 def test_task_is_documented(name):
     entry = TASKS.entry(name)
     assert entry.summary and entry.formula and entry.reference and len(entry.doc.splitlines()) > 2
+
+
+def test_a_weighted_sum_of_losses_trains_and_reports_each_term(tmp_path):
+    loss = {"sum": [{"name": "cross-entropy", "weight": 1.0}, {"name": "focal", "weight": 0.5, "gamma": 2.0}]}
+    run = shendu.train(task="tabular-classification", data={"source": "iris"}, loss=loss,
+                       train={"epochs": 2, "batch_size": 32}, output_dir=tmp_path, progress="none")
+    test = run.metrics["test"]
+    assert test["loss"] == pytest.approx(test["loss.cross-entropy"] + 0.5 * test["loss.focal"], rel=1e-5)
+    assert "loss.focal" in run.history[-1]["val"]
+
+
+def test_config_problems_cover_loss_sums_regularizers_and_model_init():
+    from shendu.errors import ConfigError
+
+    with pytest.raises(ConfigError) as caught:
+        shendu.validate({"task": "tabular-classification", "data": {"source": "iris"},
+                         "model": {"name": "mlp", "init": {"default": "he-normall", "dense": "zeros"}},
+                         "loss": {"sum": [{"name": "cross-entropy"}, {"name": "focall", "weight": 0.5}]},
+                         "train": {"regularizers": [{"name": "l1", "strenght": 1e-5}]}})
+    keys = {problem.key for problem in caught.value.problems}
+    assert {"loss.sum.1.name", "train.regularizers.0.strenght", "model.init.default", "model.init.dense"} <= keys
+    valid = {"task": "tabular-classification", "data": {"source": "iris"},
+             "model": {"name": "mlp", "init": {"default": "he-normal", "linear": {"name": "normal", "std": 0.02}}}}
+    assert shendu.validate(valid).model["init"]["default"] == "he-normal"

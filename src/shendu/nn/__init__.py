@@ -16,7 +16,7 @@ from shendu.nn import initializers as initializers
 from shendu.nn import regularizer_settings as regularizer_settings
 from shendu.nn import regularizers as regularizers
 from shendu.nn.activations import Step, get_activation
-from shendu.nn.initializers import LAYER_TYPES, RELU_LIKE, auto_initializer, get_initializer, initialize
+from shendu.nn.initializers import LAYER_TYPES, RELU_LIKE, auto_initializer, get_initializer, init_problems, initialize
 from shendu.nn.regularizers import (
     NORM_LAYERS,
     Regularization,
@@ -39,6 +39,7 @@ __all__ = [
     "decayed_parameters",
     "get_activation",
     "get_initializer",
+    "init_problems",
     "initialize",
     "regularizer_problems",
 ]

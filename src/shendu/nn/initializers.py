@@ -399,6 +399,22 @@ def _auto_for(layer_type: str, activation: Any) -> str:
     return "default" if layer_type in ("embedding", "recurrent") else auto_initializer(activation)
 
 
+def init_problems(spec: Any, section: str = "model.init") -> list[Any]:
+    """Problems with a ``model.init`` spec, without building: unknown initializers, options or layer types."""
+    from shendu.errors import Problem
+
+    if isinstance(spec, Mapping) and "name" not in spec:
+        unknown = sorted(set(spec) - set(LAYER_TYPES) - {"default"})
+        found = [Problem(f"{section}.{key}", spec[key], f"a layer type among {['default', *LAYER_TYPES]}",
+                         "Write e.g. init: {default: he-normal, linear: xavier-uniform}.") for key in unknown]
+        for key in sorted(set(spec) - set(unknown)):
+            found += init_problems(spec[key], f"{section}.{key}")
+        return found
+    if isinstance(spec, str) and spec == "auto":
+        return []
+    return INITIALIZERS.problems(spec, section)
+
+
 def initialize(model: nn.Module, spec: Any = "auto", activation: Any = None) -> nn.Module:
     """Initialise every layer of ``model`` an initialiser fits, in place, and return it.
 

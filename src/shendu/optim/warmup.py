@@ -86,7 +86,8 @@ def _inner_factors(then: Any, optimizer: Optimizer, total_steps: int, steps_per_
     return factors(optimizer, total_steps, steps_per_epoch, **options)
 
 
-@SCHEDULES.register("warmup", formula=WARMUP_FORMULA, reference=WARMUP_REFERENCE)
+@SCHEDULES.register("warmup", formula=WARMUP_FORMULA, reference=WARMUP_REFERENCE,
+                    explain_options={"warmup_fraction": 0.1, "then": {"name": "cosine"}})
 def warmup(
     optimizer: Optimizer,
     total_steps: int,

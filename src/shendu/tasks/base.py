@@ -19,7 +19,7 @@ from shendu.data import DataBundle, Preprocessing, Split, load_data
 from shendu.data.augmentation import build_augmentation
 from shendu.data.batching import BatchSampler, take
 from shendu.engine.device import autocast, to_device
-from shendu.losses import build_loss
+from shendu.losses import WeightedSumLoss, build_loss
 from shendu.metrics import build_metrics, confusion_matrix, default_monitor
 from shendu.models import build_model
 
@@ -107,6 +107,7 @@ class SupervisedTask:
         metrics = build_metrics(None, self.target_kind, num_classes=len(bundle.class_names or []) or None,
                                 num_outputs=len(bundle.target_names or []) or None).to(device)
         total = torch.zeros((), device=device, dtype=torch.float64)
+        terms: dict[str, torch.Tensor] = {}  # a multi-task sum's unweighted terms, summed over samples
         sampler = BatchSampler(len(split), batch_size, shuffle=False)
         matrix = None
         for indices in sampler.batches(0):
@@ -114,6 +115,9 @@ class SupervisedTask:
             with autocast(precision, device):
                 outputs = model(inputs).float()
             total += loss_fn(outputs, targets).double() * len(targets)
+            if isinstance(loss_fn, WeightedSumLoss):
+                for name, value in loss_fn.last_terms.items():
+                    terms[name] = terms.get(name, 0) + value.double() * len(targets)
             if self.target_kind == "regression":
                 outputs, targets = bundle.preprocessing.decode_targets(outputs), bundle.preprocessing.decode_targets(targets)
             metrics.update(outputs, targets)
@@ -122,6 +126,7 @@ class SupervisedTask:
                 matrix = part if matrix is None else matrix + part
         model.train(was_training)
         result = {"loss": float(total / len(split))}
+        result.update({f"loss.{name}": float(value / len(split)) for name, value in terms.items()})
         result.update({name: float(value) for name, value in metrics.compute().items()})
         if matrix is not None:
             result["confusion_matrix"] = matrix.cpu().tolist()
