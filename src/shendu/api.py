@@ -16,7 +16,15 @@ from typing import Any
 
 import torch
 
-from shendu.config import RunConfig, apply_overrides, build_config, load_config, override_pairs, read_yaml
+from shendu.config import (
+    RunConfig,
+    apply_overrides,
+    build_config,
+    load_config,
+    normalize_spec_list,
+    override_pairs,
+    read_yaml,
+)
 from shendu.data import DATASETS, Preprocessing, Split
 from shendu.data.augmentation import AUGMENTATIONS
 from shendu.engine import Progress, Trainer, place, resolve_device, resolve_precision
@@ -98,6 +106,12 @@ def component_table() -> str:
     return "\n".join(parts).rstrip() + "\n"
 
 
+def _spec_list(value: Any) -> list[Any]:
+    """``augment`` or ``regularizers`` as a list of specs; malformed values are left to the schema check."""
+    value = normalize_spec_list(value or [])
+    return value if isinstance(value, list) else []
+
+
 def _component_problems(raw: Mapping[str, Any]) -> list[Problem]:
     """Unknown component names and options in a raw (possibly invalid) config mapping."""
     def section(key: str) -> Mapping[str, Any]:
@@ -117,10 +131,8 @@ def _component_problems(raw: Mapping[str, Any]) -> list[Problem]:
     problems += SCHEDULES.problems(spec(raw.get("schedule")), "schedule", supplied=("optimizer", "total_steps", "steps_per_epoch"))
     if "init" in section("model"):
         problems += init_problems(section("model")["init"])
-    regularizers = section("train").get("regularizers") or []
-    problems += regularizer_problems([regularizers] if isinstance(regularizers, (str, Mapping)) else regularizers)
-    augment = data.get("augment") or []
-    for index, item in enumerate([augment] if isinstance(augment, (str, Mapping)) else augment):
+    problems += regularizer_problems(_spec_list(section("train").get("regularizers")))
+    for index, item in enumerate(_spec_list(data.get("augment"))):
         problems += AUGMENTATIONS.problems(spec(item), f"data.augment.{index}")
     if isinstance(data.get("source"), str):
         problems += DATASETS.problems(data["source"], "data.source")

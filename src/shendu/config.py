@@ -87,11 +87,7 @@ class DataConfig(Section):
     @field_validator("augment", mode="before")
     @classmethod
     def _augment_specs(cls, value: Any) -> Any:
-        if isinstance(value, (str, Mapping)):
-            value = [value]
-        if isinstance(value, Sequence) and not isinstance(value, str):
-            return [normalize_spec(v) for v in value]
-        return value
+        return normalize_spec_list(value)
 
 
 class DiagnosticsConfig(Section):
@@ -140,11 +136,7 @@ class TrainConfig(Section):
     @field_validator("regularizers", mode="before")
     @classmethod
     def _regularizer_specs(cls, value: Any) -> Any:
-        if isinstance(value, (str, Mapping)):
-            value = [value]
-        if isinstance(value, Sequence) and not isinstance(value, str):
-            return [normalize_spec(v) for v in value]
-        return value
+        return normalize_spec_list(value)
 
 
 class OutputConfig(Section):
@@ -179,6 +171,16 @@ class RunConfig(Section):
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+def normalize_spec_list(value: Any) -> Any:
+    """A list of specs (``augment``, ``regularizers``): one spec becomes a list, each entry a mapping.
+    Anything else passes through for pydantic to report."""
+    if isinstance(value, (str, Mapping)):
+        value = [value]
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        return [normalize_spec(v) for v in value]
+    return value
 
 
 def normalize_spec(value: Any) -> Any:

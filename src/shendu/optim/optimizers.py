@@ -18,14 +18,12 @@ import torch
 from torch import nn
 
 from shendu.errors import ConfigError, Problem
+from shendu.nn import decayed_parameters
 from shendu.optim.registry import OPTIMIZERS, default_of
 from shendu.optim.second_order import Newton
 
 # Spec options that build_optimizer reads itself; they never reach the optimizer's constructor.
 BUILD_OPTIONS = ("decay_biases_and_norms",)
-
-# Norm layers whose weights are scales, not features: decaying them only fights the normalisation.
-NORM_LAYERS = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.LocalResponseNorm, nn.RMSNorm)
 
 
 def needs_closure(optimizer: torch.optim.Optimizer) -> bool:
@@ -47,20 +45,10 @@ def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, An
     """Split a model's trainable parameters into a decayed group and a ``weight_decay=0`` group.
 
     Biases, every 1-D parameter and the parameters of normalisation layers
-    (BatchNorm, LayerNorm, GroupNorm, InstanceNorm, RMSNorm) are not decayed:
-    they set offsets and scales, and shrinking them toward 0 does not
-    regularise the function, it only fights the normalisation.
-    Empty groups are left out.
+    are not decayed (the same split the L1/L2 regularizers use:
+    :func:`shendu.nn.decayed_parameters`). Empty groups are left out.
     """
-    in_norm_layers = {
-        id(p) for module in model.modules() if isinstance(module, NORM_LAYERS) for p in module.parameters(recurse=False)
-    }
-    decay, no_decay = [], []
-    for name, parameter in model.named_parameters():  # shared parameters appear once
-        if not parameter.requires_grad:
-            continue
-        exempt = parameter.dim() <= 1 or name.endswith("bias") or id(parameter) in in_norm_layers
-        (no_decay if exempt else decay).append(parameter)
+    decay, no_decay = decayed_parameters(model)
     groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     return [group for group in groups if group["params"]]
 
