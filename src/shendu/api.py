@@ -125,10 +125,10 @@ def _component_problems(raw: Mapping[str, Any]) -> list[Problem]:
     problems: list[Problem] = []
     if isinstance(raw.get("task"), str):
         problems += TASKS.problems(raw["task"], "task")
-    problems += MODELS.problems(spec(raw.get("model")), "model", supplied=("input_shape", "num_outputs"), extra=MODEL_BUILD_OPTIONS)
+    problems += MODELS.problems(spec(raw.get("model")), "model", extra=MODEL_BUILD_OPTIONS)
     problems += loss_problems(spec(raw.get("loss")), "loss")
-    problems += OPTIMIZERS.problems(spec(raw.get("optimizer")), "optimizer", supplied=("params",), extra=BUILD_OPTIONS)
-    problems += SCHEDULES.problems(spec(raw.get("schedule")), "schedule", supplied=("optimizer", "total_steps", "steps_per_epoch"))
+    problems += OPTIMIZERS.problems(spec(raw.get("optimizer")), "optimizer", extra=BUILD_OPTIONS)
+    problems += SCHEDULES.problems(spec(raw.get("schedule")), "schedule")
     if "init" in section("model"):
         problems += init_problems(section("model")["init"])
     problems += regularizer_problems(_spec_list(section("train").get("regularizers")))

@@ -45,10 +45,12 @@ class Registry:
     Args:
         kind: singular noun used in messages ("optimizer").
         plural: the word ``shendu list`` takes ("optimizers").
+        supplied: constructor arguments shendu passes itself (``params`` of an
+            optimizer, ``input_shape`` of a model): never options of a config.
     """
 
-    def __init__(self, kind: str, plural: str):
-        self.kind, self.plural = kind, plural
+    def __init__(self, kind: str, plural: str, supplied: tuple[str, ...] = ()):
+        self.kind, self.plural, self.supplied = kind, plural, tuple(supplied)
         self._entries: dict[str, Entry] = {}
 
     def register(
@@ -153,18 +155,19 @@ class Registry:
             )
         return entry.constructor(**context, **options)
 
-    def problems(self, spec: Any, section: str, supplied: tuple[str, ...] = (), extra: tuple[str, ...] = ()) -> list[Problem]:
+    def problems(self, spec: Any, section: str, supplied: tuple[str, ...] | None = None, extra: tuple[str, ...] = ()) -> list[Problem]:
         """Everything wrong with a spec, without building it: an unknown name
         (with the closest names) or options the constructor does not take.
 
         Args:
             spec: a name or ``{name: ..., **options}``; objects have no problems.
             section: the config key used in messages ("optimizer", "model").
-            supplied: arguments shendu passes itself (``params``, ``input_shape``).
+            supplied: arguments shendu passes itself; default: the registry's ``supplied``.
             extra: options read by shendu's builder rather than the constructor.
         """
         if not isinstance(spec, (str, Mapping)):
             return []
+        supplied = self.supplied if supplied is None else supplied
         try:
             name, options = self.split_spec(spec)
         except ValueError as error:
@@ -191,7 +194,7 @@ class Registry:
             found.append(Problem(f"{section}.{key}", value, f"an option of {self.kind} {name!r}", fix))
         return found
 
-    def check(self, spec: Any, section: str, supplied: tuple[str, ...] = (), extra: tuple[str, ...] = ()) -> None:
+    def check(self, spec: Any, section: str, supplied: tuple[str, ...] | None = None, extra: tuple[str, ...] = ()) -> None:
         """Raise UnknownComponentError for an unknown name, else a ConfigError listing bad options."""
         if isinstance(spec, (str, Mapping)):
             self.entry(self.split_spec(spec)[0])

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from shendu.registry import Registry
 
-DATASETS = Registry("dataset", "datasets")
+DATASETS = Registry("dataset", "datasets", supplied=("config", "target_kind"))
 """Dataset sources: ``constructor(config, *, target_kind) -> RawData`` (see ``shendu.data.splits``).
 
 Entries carry the tags ``input_kind`` ("image" or "tabular") and

@@ -192,12 +192,13 @@ class Trainer:
         config, regularization = self.config, self.regularization
         if self.scaler is not None:
             self.scaler.unscale_(self.optimizer)
-        if self.diagnostics is not None and not self.closure:
-            self._log_diagnostics(self.diagnostics.after_backward(self.state.global_step))
-        if config.clip_grad_value is not None:
-            nn.utils.clip_grad_value_(self.model.parameters(), config.clip_grad_value)
-        if config.clip_grad_norm is not None:
-            nn.utils.clip_grad_norm_(self.model.parameters(), config.clip_grad_norm)
+        if not self.closure:  # a closure optimizer computes its gradients inside step(): nothing to inspect or clip
+            if self.diagnostics is not None:
+                self._log_diagnostics(self.diagnostics.after_backward(self.state.global_step))
+            if config.clip_grad_value is not None:
+                nn.utils.clip_grad_value_(self.model.parameters(), config.clip_grad_value)
+            if config.clip_grad_norm is not None:
+                nn.utils.clip_grad_norm_(self.model.parameters(), config.clip_grad_norm)
         if regularization is not None:
             regularization.before_step()
         loss = None
@@ -265,7 +266,8 @@ class Trainer:
                 total = self._with_penalty(loss)
                 scaled = total / self.accumulate if self.accumulate > 1 else total
                 (self.scaler.scale(scaled) if self.scaler is not None else scaled).backward()
-            # The data loss only: a penalty would make it incomparable with the validation loss.
+            # The data loss, so it compares with the validation loss (closure optimizers return the
+            # penalised loss their line search minimises).
             self.losses[number] = loss.detach()
             if self.closure or (number + 1) % self.accumulate == 0 or number == last:
                 if not self.closure:

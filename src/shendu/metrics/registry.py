@@ -16,7 +16,7 @@ from torchmetrics import MetricCollection
 from shendu.errors import ConfigError, Problem
 from shendu.registry import Registry
 
-METRICS = Registry("metric", "metrics")
+METRICS = Registry("metric", "metrics", supplied=("num_classes", "num_outputs"))
 
 KINDS = ("classification", "regression")
 DEFAULT_METRICS = {

@@ -23,7 +23,6 @@ from shendu.models import cnn as cnn
 from shendu.models import mlp as mlp
 from shendu.models import resnet as resnet
 
-_SUPPLIED = ("input_shape", "num_outputs")  # set by shendu from the data, never by the config
 BUILD_OPTIONS = ("init",)  # read by build_model itself, for every model
 
 
@@ -58,7 +57,7 @@ def build_model(spec: Any, input_shape: Sequence[int], num_outputs: int) -> nn.M
     if accepted is not None and input_kind(shape) not in accepted:
         raise unsupported_input(entry.name, shape, accepted)
     init = options.pop("init", None)
-    MODELS.check({"name": name, **options}, "model", supplied=_SUPPLIED)
+    MODELS.check({"name": name, **options}, "model")
     model = entry.constructor(input_shape=shape, num_outputs=num_outputs, **options)
     if init is not None:
         try:

@@ -18,7 +18,7 @@ from typing import Any
 from shendu.errors import ConfigError, DataError, Problem
 from shendu.registry import Registry
 
-MODELS = Registry("model", "models")
+MODELS = Registry("model", "models", supplied=("input_shape", "num_outputs"))
 
 # Per-sample rank -> input kind; the rank is all a shape says about its kind.
 INPUT_KINDS = {1: "tabular", 2: "sequence", 3: "image"}

@@ -29,7 +29,7 @@ from shendu.optim.registry import SCHEDULES
 Factor = Callable[[int], float]
 # (optimizer, total_steps, steps_per_epoch, **options) -> one factor per param group
 FactorFunction = Callable[..., list[Factor]]
-SUPPLIED = ("optimizer", "total_steps", "steps_per_epoch")
+SUPPLIED = SCHEDULES.supplied
 
 
 # -- factors: multipliers of the base learning rate, closed-form in the step t ------

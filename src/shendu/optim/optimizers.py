@@ -87,7 +87,7 @@ def build_optimizer(spec: Any, model: nn.Module) -> torch.optim.Optimizer:
                 )
             ]
         )
-    OPTIMIZERS.check({"name": name, **options}, "optimizer", supplied=("params",))
+    OPTIMIZERS.check({"name": name, **options}, "optimizer")
     weight_decay = options.get("weight_decay", default_of(entry, "weight_decay", 0.0))
     trainable = [p for p in model.parameters() if p.requires_grad]
     if not trainable:

@@ -13,8 +13,8 @@ from typing import Any
 from shendu.errors import ConfigError, Problem
 from shendu.registry import Entry, Registry
 
-OPTIMIZERS = Registry("optimizer", "optimizers")
-SCHEDULES = Registry("schedule", "schedules")
+OPTIMIZERS = Registry("optimizer", "optimizers", supplied=("params",))
+SCHEDULES = Registry("schedule", "schedules", supplied=("optimizer", "total_steps", "steps_per_epoch"))
 
 
 def check_number(

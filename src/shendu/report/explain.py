@@ -47,16 +47,6 @@ def explained_registries() -> tuple[Registry, ...]:
     return tuple(registries().values())
 
 
-# Constructor arguments shendu passes itself: not options a user sets, so not listed.
-SUPPLIED_ARGUMENTS: dict[str, tuple[str, ...]] = {
-    "model": ("input_shape", "num_outputs"),
-    "optimizer": ("params",),
-    "schedule": ("optimizer", "total_steps", "steps_per_epoch"),
-    "metric": ("num_classes", "num_outputs"),
-    "dataset": ("config", "target_kind"),
-}
-
-
 # -- lookup ---------------------------------------------------------------------------
 def _registry_for_kind(kind: str, registries: tuple[Registry, ...]) -> Registry:
     """The registry named by ``kind``, singular ("loss") or plural ("losses")."""
@@ -158,9 +148,10 @@ def _parse_arguments(lines: list[str]) -> dict[str, str]:
 
 
 # -- the text -----------------------------------------------------------------------------
-def options_of(entry: Entry, kind: str) -> list[tuple[str, str, str]]:
-    """(name, default, description) for every option a user may set on ``entry``."""
-    supplied = SUPPLIED_ARGUMENTS.get(kind, ())
+def options_of(entry: Entry, registry: Registry) -> list[tuple[str, str, str]]:
+    """(name, default, description) for every option a user may set on ``entry``
+    (the registry's ``supplied`` arguments are shendu's, not the user's)."""
+    supplied = registry.supplied
     descriptions = parse_docstring(entry.doc).arguments
     rows = []
     for parameter in inspect.signature(entry.constructor).parameters.values():
@@ -209,7 +200,7 @@ def describe(registry: Registry, entry: Entry) -> str:
         lines += ["", f"Formula: {formula}"]
     if doc.usage:
         lines += ["", "When to use it:", _indented(doc.usage)]
-    options = options_of(entry, registry.kind)
+    options = options_of(entry, registry)
     if options:
         width = max(len(f"{name} {default}") for name, default, _ in options)
         lines += ["", "Options:"]
