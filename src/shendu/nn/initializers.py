@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from shendu.errors import Problem
 from shendu.nn.registry import ACTIVATIONS, INITIALIZERS
 
 Initializer = Callable[[torch.Tensor], None]
@@ -399,10 +400,8 @@ def _auto_for(layer_type: str, activation: Any) -> str:
     return "default" if layer_type in ("embedding", "recurrent") else auto_initializer(activation)
 
 
-def init_problems(spec: Any, section: str = "model.init") -> list[Any]:
+def init_problems(spec: Any, section: str = "model.init") -> list[Problem]:
     """Problems with a ``model.init`` spec, without building: unknown initializers, options or layer types."""
-    from shendu.errors import Problem
-
     if isinstance(spec, Mapping) and "name" not in spec:
         unknown = sorted(set(spec) - set(LAYER_TYPES) - {"default"})
         found = [Problem(f"{section}.{key}", spec[key], f"a layer type among {['default', *LAYER_TYPES]}",

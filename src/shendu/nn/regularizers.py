@@ -268,10 +268,9 @@ class Regularization:
     def __init__(self, model: nn.Module, regularizers: Sequence[TrainingRegularizer], optimizer: torch.optim.Optimizer,
                  closure: bool = False):
         self.regularizers, self.closure = list(regularizers), closure
-        self.weights, _ = decayed_parameters(model)
         group_of = {id(p): group for group in optimizer.param_groups for p in group["params"]}
         # Weights the optimizer does not update (frozen) are not regularised either.
-        self.weights = [w for w in self.weights if id(w) in group_of]
+        self.weights = [w for w in decayed_parameters(model)[0] if id(w) in group_of]
         self._groups = [group_of[id(w)] for w in self.weights]
         method = "closure_penalty" if closure else "penalty"
         self.has_penalty = any(getattr(type(r), method) is not getattr(TrainingRegularizer, method) for r in self.regularizers)
