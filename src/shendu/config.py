@@ -67,6 +67,21 @@ class EarlyStoppingConfig(Section):
     min_delta: float = Field(0.0, ge=0.0)
 
 
+class ImbalanceConfig(Section):
+    """Remedies for class imbalance in classification data (``shendu.data.imbalance``).
+
+    Resampling changes only the training split (never validation or test);
+    class weights w_i = N / (C * n_i) from the training split are passed to the
+    loss; balanced batches draw every class equally often per epoch.
+    """
+
+    resample: Literal["none", "oversample", "smote", "adasyn", "undersample", "tomek"] = "none"
+    class_weights: bool = Field(False, description="weight the loss by N / (C * n_i) from the training split")
+    balanced_batches: bool = Field(False, description="class-balanced batch sampler (images or any in-memory data)")
+    k_neighbors: int = Field(5, ge=1, description="neighbours for SMOTE / ADASYN")
+    warn_ratio: float = Field(3.0, gt=1.0, description="warn when largest / smallest class count exceeds this")
+
+
 class DataConfig(Section):
     """Where the data comes from and how it is split and prepared."""
 
@@ -77,6 +92,24 @@ class DataConfig(Section):
     categorical: list[str] | None = Field(None, description="CSV columns to one-hot encode; default: non-numeric ones")
     val_fraction: float = Field(0.15, gt=0.0, lt=1.0)
     test_fraction: float = Field(0.15, gt=0.0, lt=1.0)
+    split: Literal["auto", "random", "stratified", "group", "time"] = Field(
+        "auto", description="how val/test are carved: auto = stratified for classification, else random")
+    group_column: str | None = Field(None, description="split=group: rows sharing this column's value stay together")
+    time_column: str | None = Field(None, description="split=time: order rows by this column (default: file order)")
+    folds: int | None = Field(None, ge=2, description="k-fold cross-validation: number of folds")
+    fold: int | None = Field(None, ge=0, description="k-fold: the fold used as validation in this run")
+    scaling: Literal["standard", "minmax", "minmax-symmetric", "none"] = Field(
+        "standard", description="features / pixels: z-score (images: per channel), [0, 1], [-1, 1] or none")
+    target_transform: Literal["standard", "log", "none"] = Field(
+        "standard", description="regression targets: z-score, log1p then z-score, or none")
+    categorical_encoding: Literal["one-hot", "index"] = Field(
+        "one-hot", description="categorical columns: one-hot, or an integer index for an embedding")
+    missing: Literal["mean", "median", "drop", "raise"] = Field(
+        "mean", description="missing numeric values: training mean / median, drop the row, or an error")
+    imbalance: ImbalanceConfig = Field(default_factory=ImbalanceConfig)
+    stream: bool = Field(False, description="read sharded data from disk in bounded memory instead of loading it")
+    shuffle_buffer: int = Field(8192, ge=1, description="stream: samples held in the shuffle buffer")
+    download: bool = Field(True, description="catalog datasets: download missing files (with checksums)")
     image_size: int | tuple[int, int] | None = Field(None, description="resize images to this (H, W)")
     channels: Literal["grayscale", "rgb"] | None = None
     normalize: bool = True

@@ -19,7 +19,8 @@ from shendu.data.preprocessing import (
     TargetStandardization,
     fit_preprocessing,
 )
-from shendu.data.sources import DataBundle, load_data, resolve_source
+from shendu.data.loading import DataBundle, load_data
+from shendu.data.sources import resolve_source
 from shendu.data.splits import RawData, RawSplit, Split
 from shendu.data.tabular import TabularEncoding
 

@@ -66,3 +66,35 @@ def take(tensors: Sequence[torch.Tensor], indices: torch.Tensor) -> tuple[torch.
     """Select the same rows from each tensor (indices moved to the data's device)."""
     indices = indices.to(tensors[0].device, non_blocking=True)
     return tuple(t.index_select(0, indices) for t in tensors)
+
+
+class TensorBatches:
+    """A :class:`BatchSource` over tensors that fit in memory: a seeded permutation sliced into batches.
+
+    Args:
+        tensors: the split's tensors (inputs, targets, ...), all with the same first dimension.
+        batch_size: samples per batch.
+        shuffle, seed, drop_last: as for :class:`BatchSampler`.
+        sampler: another sampler with ``__len__`` and ``batches(epoch, start)``
+            yielding index tensors (e.g. a class-balanced one); replaces the default.
+    """
+
+    def __init__(self, tensors: Sequence[torch.Tensor], batch_size: int, *, shuffle: bool = True, seed: int = 0,
+                 drop_last: bool = False, sampler: object | None = None):
+        self.tensors = tuple(tensors)
+        self.num_samples = int(self.tensors[0].shape[0])
+        self.sampler = sampler if sampler is not None else BatchSampler(
+            self.num_samples, batch_size, shuffle=shuffle, seed=seed, drop_last=drop_last)
+
+    def __len__(self) -> int:
+        return len(self.sampler)
+
+    def batches(self, epoch: int, start: int = 0) -> Iterator[tuple[torch.Tensor, ...]]:
+        """The batches of ``epoch`` from batch number ``start`` on (the same ones after a resume)."""
+        for indices in self.sampler.batches(epoch, start):
+            yield take(self.tensors, indices)
+
+
+def is_batch_source(data: object) -> bool:
+    """True for a batch source (``__len__`` in batches and ``batches(epoch, start)``), not a tensor tuple."""
+    return hasattr(data, "batches") and hasattr(data, "num_samples")

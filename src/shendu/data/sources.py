@@ -12,7 +12,6 @@ import gzip
 import hashlib
 import os
 import zlib
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +21,10 @@ import torch
 from sklearn import datasets as sklearn_datasets
 
 from shendu.data.images import looks_like_image_folder
-from shendu.data.preprocessing import Preprocessing, fit_preprocessing
 from shendu.data.registry import DATASETS
-from shendu.data.splits import RawData, RawSplit, Split, limit_train, split_raw_data
+from shendu.data.splits import RawData, RawSplit
 from shendu.errors import DataError
 
-TARGET_KINDS = ("classification", "regression")
 MNIST_FILES = {
     "train-images": "train-images-idx3-ubyte",
     "train-labels": "train-labels-idx1-ubyte",
@@ -238,35 +235,7 @@ def diabetes(config: Any, *, target_kind: str = "regression") -> RawData:
     return _table("diabetes", bunch, config, target_kind, target_names=["disease_progression"])
 
 
-# -- resolving a source and loading a bundle ------------------------------------------
-@dataclass
-class DataBundle:
-    """The three preprocessed splits of a dataset and what they mean.
-
-    Args:
-        train, val, test: the splits (test is None only for sources without one).
-        input_kind: "image" or "tabular".
-        input_shape: per-sample input shape, (C, H, W) or (F,).
-        class_names: classification: the name of each class index.
-        target_names: regression: the name of each target column.
-        feature_names: tabular: the name of each encoded feature column.
-        preprocessing: fitted on the training split; stored with the run.
-        description: JSON-able facts: source, path, samples per split, where each
-            split came from, fingerprints of the source data.
-    """
-
-    train: Split
-    val: Split
-    test: Split | None
-    input_kind: str
-    input_shape: tuple[int, ...]
-    class_names: list[str] | None
-    target_names: list[str] | None
-    feature_names: list[str] | None
-    preprocessing: Preprocessing
-    description: dict[str, Any]
-
-
+# -- resolving a source -------------------------------------------------------------
 def resolve_source(config: Any) -> str:
     """``data.source`` if set, else inferred from ``data.path``."""
     if config.source:
@@ -301,98 +270,4 @@ def resolve_source(config: Any) -> str:
     )
 
 
-def _check_target_kind(name: str, target_kind: str) -> None:
-    if target_kind not in TARGET_KINDS:
-        raise DataError(f"target_kind must be one of {', '.join(TARGET_KINDS)}; received {target_kind!r}.")
-    offered = DATASETS.entry(name).tags.get("target_kinds", TARGET_KINDS)
-    if target_kind not in offered:
-        others = [n for n in DATASETS.names() if target_kind in DATASETS.entry(n).tags.get("target_kinds", ())]
-        raise DataError(
-            f"Dataset {name!r} provides {' / '.join(offered)} targets; the task needs {target_kind}. "
-            f"Choose a {target_kind} dataset: {', '.join(others)}."
-        )
-
-
-def _align_to_stored(stored: Preprocessing, parts: dict[str, RawSplit], raw: RawData) -> None:
-    """Check new data against a run's stored preprocessing; remap class indices to the run's."""
-    if raw.input_kind != stored.input_kind:
-        raise DataError(f"The run was trained on {stored.input_kind} data; this data is {raw.input_kind}.")
-    if stored.target_kind == "regression":
-        if raw.target_names != stored.target_names:
-            raise DataError(f"The run predicts {stored.target_names}; this data's targets are {raw.target_names}.")
-        return
-    unknown = [c for c in raw.class_names or [] if c not in stored.class_names]
-    if unknown:
-        raise DataError(
-            f"This data has class(es) {', '.join(unknown)} that the run was not trained on; the run's classes "
-            f"are {', '.join(stored.class_names)}. Use data with those classes (folder / label names must match)."
-        )
-    mapping = np.array([stored.class_names.index(c) for c in raw.class_names], dtype=np.int64)
-    for part in parts.values():
-        part.targets = mapping[part.targets]
-
-
-def _describe(
-    raw: RawData, parts: dict[str, RawSplit], origins: dict[str, str], class_names: list[str] | None, **facts: Any
-) -> dict[str, Any]:
-    description = {**raw.description, **facts}
-    description["samples"] = {split: len(part) for split, part in parts.items()}
-    description["splits"] = origins
-    if class_names is not None:
-        description["class_counts"] = {
-            split: dict(zip(class_names, np.bincount(part.targets, minlength=len(class_names)).tolist()))
-            for split, part in parts.items()
-        }
-    return description
-
-
-def load_data(config: Any, *, target_kind: str, seed: int, preprocessing: Preprocessing | None = None) -> DataBundle:
-    """Read, split and preprocess the data a run's ``DataConfig`` describes.
-
-    Args:
-        config: ``shendu.config.DataConfig``.
-        target_kind: "classification" or "regression".
-        seed: seeds the carving of validation / test splits and the ``limit`` subset.
-        preprocessing: a run's stored preprocessing: applied instead of fitting a
-            new one (evaluating on new data); class names must be among its own.
-    """
-    name = resolve_source(config)
-    _check_target_kind(name, target_kind)
-    if preprocessing is not None and preprocessing.input_kind == "image":
-        # Decode new image files at the size and channels the run was trained on.
-        config = config.model_copy(
-            update={"image_size": tuple(preprocessing.image_size), "channels": preprocessing.channels}
-        )
-    raw = DATASETS.entry(name).constructor(config, target_kind=target_kind)
-    stratify = target_kind == "classification"
-    parts, origins = split_raw_data(
-        raw, val_fraction=config.val_fraction, test_fraction=config.test_fraction, seed=seed, stratify=stratify
-    )
-    parts["train"], limit_note = limit_train(parts["train"], config.limit, seed, stratify)
-    facts: dict[str, Any] = {"source": name, "target_kind": target_kind, "seed": seed}
-    if limit_note:
-        facts["limit"] = limit_note
-    if preprocessing is None:
-        preprocessing = fit_preprocessing(raw, parts["train"], target_kind=target_kind, normalize=config.normalize)
-        facts["preprocessing"] = "fitted on the training split"
-    else:
-        _align_to_stored(preprocessing, parts, raw)
-        facts["preprocessing"] = "stored with the run (not refitted)"
-    splits = {
-        split: Split(
-            preprocessing.transform_inputs(part.inputs, f"the {split} split"),
-            preprocessing.encode_targets(part.targets),
-            torch.from_numpy(np.asarray(part.indices, dtype=np.int64)),
-        )
-        for split, part in parts.items()
-    }
-    return DataBundle(
-        train=splits["train"], val=splits["val"], test=splits.get("test"),
-        input_kind=raw.input_kind, input_shape=tuple(preprocessing.input_shape),
-        class_names=preprocessing.class_names, target_names=preprocessing.target_names,
-        feature_names=preprocessing.feature_names, preprocessing=preprocessing,
-        description=_describe(raw, parts, origins, preprocessing.class_names, **facts),
-    )
-
-
-__all__ = ["DataBundle", "load_data", "resolve_source", "read_idx", "find_mnist", "mnist_folders", "MNIST_FILES"]
+__all__ = ["resolve_source", "read_idx", "find_mnist", "mnist_folders", "MNIST_FILES"]

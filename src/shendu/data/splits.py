@@ -60,11 +60,14 @@ class RawSplit:
             float32); tabular data as a pandas DataFrame of raw columns.
         targets: classification int64 (N,) class indices; regression float (N, T).
         indices: each sample's row in the source split (default: 0..N-1).
+        groups: optional (N,) group of each sample (ranking: the query id);
+            grouped splits keep a group's samples together.
     """
 
     inputs: Any
     targets: np.ndarray
     indices: np.ndarray | None = None
+    groups: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.indices is None:
@@ -80,7 +83,8 @@ class RawSplit:
             inputs = self.inputs[torch.from_numpy(rows)]
         else:  # pandas DataFrame
             inputs = self.inputs.iloc[rows].reset_index(drop=True)
-        return RawSplit(inputs, self.targets[rows], self.indices[rows])
+        groups = None if self.groups is None else self.groups[rows]
+        return RawSplit(inputs, self.targets[rows], self.indices[rows], groups)
 
 
 @dataclass

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from shendu.config import TrainConfig
-from shendu.data.batching import BatchSampler, take
+from shendu.data.batching import TensorBatches, is_batch_source
 from shendu.engine.device import autocast, resolve_precision, to_device
 from shendu.engine.diagnostics import Diagnostics
 from shendu.engine.early_stopping import EarlyStopping, improves
@@ -85,7 +85,7 @@ class Trainer:
         self,
         model: nn.Module,
         step: Step,
-        train_data: Sequence[torch.Tensor],
+        train_data: Sequence[torch.Tensor] | Any,
         optimizer: torch.optim.Optimizer,
         *,
         config: TrainConfig,
@@ -98,13 +98,16 @@ class Trainer:
         run: RunDirectory | None = None,
         progress: Progress | None = None,
     ):
-        self.model, self.step, self.data = model, step, tuple(train_data)
+        self.model, self.step = model, step
+        # In-memory tensors are batched by a seeded permutation; a batch source (streamed
+        # shards, a class-balanced sampler) brings its own order, equally recomputable per epoch.
+        self.data = train_data if is_batch_source(train_data) else TensorBatches(
+            tuple(train_data), config.batch_size, shuffle=True, seed=seed, drop_last=config.drop_last)
         self.optimizer, self.schedule, self.evaluate = optimizer, schedule, evaluate
         self.config, self.seed, self.device, self.run = config, seed, device, run
         self.monitor, self.monitor_mode = monitor, monitor_mode
         self.progress = progress or Progress(config.progress)
-        self.sampler = BatchSampler(len(self.data[0]), config.batch_size, shuffle=True, seed=seed, drop_last=config.drop_last)
-        self.num_batches = len(self.sampler)
+        self.num_batches = len(self.data)
         self.accumulate = config.accumulate_steps
         self.steps_per_epoch = math.ceil(self.num_batches / self.accumulate)
         self.precision = resolve_precision(config.precision, device)
@@ -254,8 +257,8 @@ class Trainer:
         self.progress.start_epoch(epoch, config.epochs, self.num_batches, config.batch_size, start)
         every = config.checkpoint_every_steps
         last = self.num_batches - 1
-        for number, indices in enumerate(self.sampler.batches(epoch, start), start):
-            batch = to_device(take(self.data, indices), self.device)
+        for number, batch in enumerate(self.data.batches(epoch, start), start):
+            batch = to_device(batch, self.device)
             if self.diagnostics is not None:
                 self.diagnostics.start_step(state.global_step)
             if self.closure:
@@ -301,7 +304,7 @@ class Trainer:
             if self.evaluate is not None:
                 record["val"] = self.evaluate(self.model)
             record["seconds"] = time.perf_counter() - started
-            record["samples_per_second"] = min(samples, len(self.data[0])) / max(train_seconds, 1e-9)
+            record["samples_per_second"] = min(samples, self.data.num_samples) / max(train_seconds, 1e-9)
             state.epoch, state.batch = epoch + 1, 0
             self._epoch_end_hooks(record)
             improved = self._update_best(record)
