@@ -88,6 +88,17 @@ def command_train(args: argparse.Namespace) -> int:
         merged["model"] = args.model
     if args.data is not None:
         merged.update(api.data_overrides(args.data))
+    if args.folds is not None:
+        if args.resume:
+            raise ShenduError("--folds and --resume cannot be combined; expected one of them. "
+                              "Resume a single fold's run directory with --resume RUN instead.")
+        from shendu.crossval import cross_validate, crossval_table
+
+        result = cross_validate(config_path, folds=args.folds, overrides=merged, output_dir=args.output_dir,
+                                progress=args.progress)
+        print(crossval_table(result.summary))
+        print(f"cross-validation directory: {result.path}")
+        return 0
     run = api.train(config_path, overrides=merged, resume=args.resume, output_dir=args.output_dir, progress=args.progress)
     print(api.summary_table(run.summary))
     print(f"run directory: {run.path}")
@@ -188,6 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", metavar="RUN", help="continue a run directory exactly where it stopped")
     train.add_argument("--output-dir", help="parent directory of the run (output.dir)")
     train.add_argument("--progress", choices=["auto", "bar", "lines", "none"])
+    train.add_argument("--folds", type=int, metavar="K",
+                       help="k-fold cross-validation: train K runs (fold i validates) and report mean ± std")
     train.set_defaults(handler=command_train)
 
     evaluate = verbs.add_parser("evaluate", help="metrics of a run's best model on a split")

@@ -225,6 +225,23 @@ def environment() -> dict[str, str]:
     return info
 
 
+def numbered_directory(parent: str | Path, name: str) -> Path:
+    """Create ``parent/<name>-<NNNN>`` with the next free number (safe against concurrent creators)."""
+    parent = Path(parent)
+    parent.mkdir(parents=True, exist_ok=True)
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "run"
+    pattern = re.compile(re.escape(safe) + r"-(\d{4,})$")
+    numbers = [int(m.group(1)) for p in parent.iterdir() if (m := pattern.match(p.name))]
+    number = max(numbers, default=0) + 1
+    while True:
+        path = parent / f"{safe}-{number:04d}"
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:  # another process took it
+            number += 1
+
+
 class RunDirectory:
     """One run's directory on disk (see the module docstring for the layout)."""
 
@@ -235,19 +252,7 @@ class RunDirectory:
     @classmethod
     def create(cls, parent: str | Path, name: str) -> RunDirectory:
         """Make ``parent/<name>-<NNNN>`` with the next free number."""
-        parent = Path(parent)
-        parent.mkdir(parents=True, exist_ok=True)
-        safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "run"
-        pattern = re.compile(re.escape(safe) + r"-(\d{4,})$")
-        numbers = [int(m.group(1)) for p in parent.iterdir() if (m := pattern.match(p.name))]
-        number = max(numbers, default=0) + 1
-        while True:
-            path = parent / f"{safe}-{number:04d}"
-            try:
-                path.mkdir()
-                break
-            except FileExistsError:  # another process took it
-                number += 1
+        path = numbered_directory(parent, name)
         for sub in ("checkpoints", "plots", "predictions"):
             (path / sub).mkdir()
         return cls(path)

@@ -15,13 +15,15 @@ from typing import Any
 import torch
 from torch import nn
 
-from shendu.data import DataBundle, Preprocessing, Split, load_data
+from shendu.data import DATASETS, DataBundle, Preprocessing, Split, load_data, resolve_source
 from shendu.data.augmentation import build_augmentation
 from shendu.data.batching import BatchSampler, take
 from shendu.engine.device import autocast, to_device
+from shendu.errors import DataError
 from shendu.losses import WeightedSumLoss, build_loss
 from shendu.metrics import build_metrics, confusion_matrix, default_monitor
 from shendu.models import build_model
+from shendu.tasks.registry import TASKS
 
 
 @dataclass
@@ -44,14 +46,24 @@ class SupervisedTask:
 
     # -- data and components ------------------------------------------------
     def load_data(self, data_config, seed: int, preprocessing=None) -> DataBundle:
+        # A source whose input kind is known up front is checked before anything is read.
+        declared = DATASETS.entry(resolve_source(data_config)).tags.get("input_kind")
+        if isinstance(declared, str) and declared not in self.input_kinds:
+            self._wrong_input_kind(declared, resolve_source(data_config))
         bundle = load_data(data_config, target_kind=self.target_kind, seed=seed, preprocessing=preprocessing)
         if bundle.input_kind not in self.input_kinds:
-            raise ValueError(
-                f"task {self.name!r} expects {' or '.join(self.input_kinds)} inputs; the data "
-                f"({bundle.description.get('source')}) has {bundle.input_kind} inputs. "
-                f"Choose a task for {bundle.input_kind} data (shendu list tasks)."
-            )
+            self._wrong_input_kind(bundle.input_kind, bundle.description.get("source"))
         return bundle
+
+    def _wrong_input_kind(self, input_kind: str, source: Any) -> None:
+        fitting = [name for name in TASKS.names() if input_kind in TASKS.entry(name).tags.get("inputs", ())]
+        fix = (f"Choose a task for {input_kind} data: {', '.join(fitting)}." if fitting
+               else f"No shendu task reads {input_kind} data yet; its readers exist for use from Python "
+                    "(shendu.data), and its tasks arrive with their own issue.")
+        raise DataError(
+            f"Task {self.name!r} expects {' or '.join(self.input_kinds)} inputs; the data ({source}) has "
+            f"{input_kind} inputs. {fix} See: shendu list tasks."
+        )
 
     def num_outputs(self, data: DataBundle | Preprocessing) -> int:
         """Output units: one per class, or one per regression target."""
