@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,10 @@ from shendu.config import (
 )
 from shendu.data import DATASETS, Preprocessing, Split
 from shendu.data.augmentation import AUGMENTATIONS
+from shendu.data.batching import TensorBatches
+from shendu.data.imbalance import ClassBalancedBatchSampler
+from shendu.data.batching import concatenate_splits, is_batch_source, sample_count
+from shendu.data.streaming import ShardStream
 from shendu.engine import Progress, Trainer, place, resolve_device, resolve_precision
 from shendu.errors import ConfigError, Problem
 from shendu.losses import LOSSES, loss_problems
@@ -246,11 +251,13 @@ def train(config: str | Path | Mapping | RunConfig | None = None, *, overrides: 
     task = TASKS.get(config.task)
     device = resolve_device(config.train.device)
     torch.manual_seed(config.seed)
-    bundle = task.load_data(config.data, config.seed)
+    with warnings.catch_warnings(record=True) as data_warnings:  # e.g. class imbalance: shown and kept in summary.json
+        warnings.simplefilter("always")
+        bundle = task.load_data(config.data, config.seed)
     data_seconds = time.perf_counter() - clock
     torch.manual_seed(config.seed)  # initial weights depend on the seed only
     model = task.build_model(config.model, bundle).to(device)
-    loss_fn = task.build_loss(config.loss).to(device)
+    loss_fn = task.build_loss(config.loss, class_weights=bundle.class_weights).to(device)
     optimizer = build_optimizer(config.optimizer, model)
     trainer_progress = Progress(config.train.progress)
     if run_dir is None:
@@ -258,10 +265,17 @@ def train(config: str | Path | Mapping | RunConfig | None = None, *, overrides: 
         run_dir.config_path.write_text(config.to_yaml())
         run_dir.write_manifest(config.seed, bundle.description, started_at)
         run_dir.write_json("data.json", {"preprocessing": bundle.preprocessing.to_dict()})
-    trainer_progress.message(f"run: {run_dir.path}  ({len(bundle.train)} train / {len(bundle.val)} val / "
-                             f"{len(bundle.test) if bundle.test is not None else 0} test samples, device {device})")
-    train_data = place((bundle.train.inputs, bundle.train.targets), device)
-    val = Split(*place((bundle.val.inputs, bundle.val.targets), device))
+    trainer_progress.message(f"run: {run_dir.path}  ({sample_count(bundle.train)} train / {sample_count(bundle.val)} val / "
+                             f"{sample_count(bundle.test) if bundle.test is not None else 0} test samples, device {device})")
+    if isinstance(bundle.train, ShardStream):  # streamed from disk (data.stream): its own seeded order
+        train_data = bundle.train.with_batch_size(config.train.batch_size, drop_last=config.train.drop_last)
+    else:
+        sampler = ClassBalancedBatchSampler(
+            bundle.train.targets, config.train.batch_size, seed=config.seed, drop_last=config.train.drop_last,
+        ) if config.data.imbalance.balanced_batches else None
+        train_data = TensorBatches(place((bundle.train.inputs, bundle.train.targets), device), config.train.batch_size,
+                                   seed=config.seed, drop_last=config.train.drop_last, sampler=sampler)
+    val = bundle.val if is_batch_source(bundle.val) else Split(*place((bundle.val.inputs, bundle.val.targets), device))
     precision = resolve_precision(config.train.precision, device)
     eval_batch = config.train.eval_batch_size or max(256, config.train.batch_size)
 
@@ -271,12 +285,17 @@ def train(config: str | Path | Mapping | RunConfig | None = None, *, overrides: 
         return metrics
 
     monitor, mode = _monitor(config, task)
-    trainer = Trainer(model, task.make_step(loss_fn, config.data.augment), train_data, optimizer,
+    trainer = Trainer(model, task.make_step(
+                          loss_fn, config.data.augment, num_classes=len(bundle.class_names) if bundle.class_names else None,
+                          input_kind=bundle.input_kind, normalization=bundle.preprocessing.normalization), train_data, optimizer,
                       config=config.train, seed=config.seed, device=device, evaluate=evaluate_val,
                       monitor=monitor, monitor_mode=mode, run=run_dir, progress=trainer_progress)
     steps = trainer.steps_per_epoch
     trainer.schedule = build_schedule(config.schedule, optimizer, steps * config.train.epochs, steps)
+    for warning in data_warnings:  # shown again to the caller (and to pytest.warns) after being recorded
+        warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
     result = trainer.fit(resume=resume is not None)
+    result.warnings[:0] = [{"message": str(w.message), "source": "data"} for w in data_warnings]
     return _finish(run_dir, config, task, bundle, model, loss_fn, result, device, precision, eval_batch,
                    {"data": data_seconds, "started": clock})
 
@@ -349,13 +368,13 @@ def evaluate(run: str | Path | Run, data: str | Path | None = None, split: str |
     config = build_config(run.config.to_dict(), data_overrides(data))
     bundle = run.task.load_data(config.data, config.seed, preprocessing=run.preprocessing)
     parts = [getattr(bundle, name) for name in ("train", "val", "test")] if split == "all" else [getattr(bundle, split)]
-    parts = [part for part in parts if part is not None and len(part)]
+    parts = [part for part in parts if part is not None and sample_count(part)]
     if not parts:
         raise ValueError(f"the data has no {split} split. Use --split all.")
-    chosen = Split(torch.cat([p.inputs for p in parts]), torch.cat([p.targets for p in parts]))
+    chosen = concatenate_splits(parts, batch_size)  # streamed splits are read one after another
     loss_fn = run.task.build_loss(config.loss).to(run.device)
     metrics = run.task.evaluate(run.model, chosen, loss_fn, bundle, batch_size, run.device)
-    metrics["samples"] = len(chosen)
+    metrics["samples"] = sample_count(chosen)
     RunDirectory(run.path).write_json(f"predictions/evaluation-{split}.json", {"data": bundle.description, "metrics": metrics})
     return metrics
 

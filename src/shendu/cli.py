@@ -158,6 +158,21 @@ def command_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_data(args: argparse.Namespace) -> int:
+    from shendu.data import catalog
+
+    if args.action == "where":
+        print(catalog.where(args.name, args.path))
+        return 0
+    if args.action == "download":
+        print(catalog.locate(args.name, args.path))
+        return 0
+    report = catalog.verify(args.name, args.path)
+    for path, status in report.items():
+        print(f"{path}: {status}")
+    return 0 if all(s in ("ok", "unpacked", "present (no published checksum)") for s in report.values()) else 1
+
+
 def command_demo(args: argparse.Namespace) -> int:
     from shendu import api
 
@@ -189,7 +204,7 @@ def command_env(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="shendu", description="Deep learning end to end: train, evaluate, predict.")
-    verbs = parser.add_subparsers(dest="verb", required=True, metavar="{train,evaluate,predict,list,validate,explain,demo,env}")
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="{train,evaluate,predict,list,validate,explain,data,demo,env}")
 
     train = verbs.add_parser("train", help="train from a config file and/or key=value overrides")
     train.add_argument("arguments", nargs="*", help="CONFIG.yaml and/or key.path=value overrides")
@@ -232,6 +247,12 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--kind", help="the registry to look in when the name is in several, e.g. loss or metric")
     explain.add_argument("--out", help="directory for explain-<name>.png (default: the current directory)")
     explain.set_defaults(handler=command_explain)
+
+    data = verbs.add_parser("data", help="catalogue datasets: where their files are, download them, verify checksums")
+    data.add_argument("action", choices=["where", "download", "verify"])
+    data.add_argument("name", help="a catalogue dataset (shendu list datasets)")
+    data.add_argument("--path", help="folder holding the files (default $SHENDU_DATA/NAME, then ~/.cache/shendu/NAME)")
+    data.set_defaults(handler=command_data)
 
     demo = verbs.add_parser("demo", help="train a CNN on the bundled digits and print where its report is")
     demo.add_argument("--output-dir", default="runs")

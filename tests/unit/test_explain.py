@@ -1,7 +1,7 @@
 """`shendu explain`: text for every component, a picture for every plottable one.
 
-Parametrised over the activation, schedule, optimizer, loss and initializer
-registries, so a newly registered entry is enrolled automatically.
+Parametrised over the activation, schedule, optimizer, loss, initializer and
+augmentation registries, so a newly registered entry is enrolled automatically.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from shendu.cli import main
+from shendu.data import AUGMENTATIONS
 from shendu.errors import ShenduError, UnknownComponentError
 from shendu.losses import LOSSES
 from shendu.nn import ACTIVATIONS, INITIALIZERS
@@ -187,3 +188,35 @@ def test_parse_docstring():
     assert doc.usage.split() == "When to use it, first paragraph. Second paragraph.".split()
     assert doc.formula == "y = x continued" and doc.reference == "Someone, 2020."
     assert doc.arguments == {"alpha": "the first option.", "beta": "the second."}
+
+
+# -- augmentations: a before/after picture of a demo batch --------------------------------------------------------
+@pytest.mark.parametrize("name", AUGMENTATIONS.names())
+def test_explain_augmentation_writes_a_before_after_plot(name, tmp_path):
+    entry = AUGMENTATIONS.entry(name)
+    state = torch.get_rng_state()
+    explanation = explain(name, kind="augmentation", out=tmp_path)
+    assert torch.equal(torch.get_rng_state(), state), "the picture's draws must not move the caller's RNG"
+    assert explanation.plot == tmp_path / f"explain-{name}.png"
+    assert explanation.plot.read_bytes()[:8] == PNG_SIGNATURE
+    assert entry.summary in explanation.text and entry.formula in explanation.text
+    assert "Plot:" in explanation.text and "data: {augment: [" in explanation.text
+
+
+def test_augmentation_pictures_show_seeded_draws_of_the_real_op():
+    from shendu.report.augmentation_plots import demo_images, demo_series, demo_tokens, draws, mosaic
+
+    images, labels = demo_images()
+    assert images.shape == (8, 3, 48, 48) and labels.tolist() == list(range(8))
+    assert 0 <= float(images.min()) and float(images.max()) <= 1 and images.std(dim=(0, 2, 3)).min() > 0.1
+    flip = AUGMENTATIONS.get({"name": "horizontal-flip", "p": 1.0})
+    (flipped, _), = draws(flip, images, count=1)
+    assert torch.equal(flipped, images.flip(-1))
+    jitter = AUGMENTATIONS.get("color-jitter")
+    first, again = draws(jitter, images), draws(jitter, images)
+    assert all(torch.equal(a, b) for (a, _), (b, _) in zip(first, again))
+    assert not torch.equal(first[0][0], first[1][0])  # the rows are different draws
+    assert mosaic([images, flipped], gap=4).shape == (2 * 48 + 4, 8 * 48 + 7 * 4, 3)
+    tokens, vocabulary = demo_tokens(["film"])
+    assert vocabulary[0] == "<pad>" and "film" in vocabulary and tokens[0, 0] != 0
+    assert demo_series().shape[1:] == (96, 1)

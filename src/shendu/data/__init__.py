@@ -9,10 +9,11 @@ named in ``DATASETS`` (``shendu list datasets``); augmentations in
 from shendu.data.registry import AUGMENTATIONS, DATASETS
 
 # Family modules, imported explicitly so that every built-in registers.
-from shendu.data import augmentation, images, sources, tabular  # noqa: F401  (registration)
+from shendu.data import augmentation, catalog, formats_sources, image_table, images, sources, tabular, text_sources  # noqa: F401  (registration)
 from shendu.data.augmentation import AugmentationSequence, build_augmentation
 from shendu.data.preprocessing import (
     Imputation,
+    MinMaxScaling,
     Normalization,
     Preprocessing,
     Standardization,
@@ -21,7 +22,8 @@ from shendu.data.preprocessing import (
 )
 from shendu.data.loading import DataBundle, load_data
 from shendu.data.sources import resolve_source
-from shendu.data.splits import RawData, RawSplit, Split
+from shendu.data.folds import fold_plan
+from shendu.data.splits import RawData, RawSplit, Split, SplitPlan
 from shendu.data.tabular import TabularEncoding
 
 __all__ = [
@@ -37,6 +39,9 @@ __all__ = [
     "Normalization",
     "Standardization",
     "Imputation",
+    "MinMaxScaling",
+    "SplitPlan",
+    "fold_plan",
     "TargetStandardization",
     "TabularEncoding",
     "fit_preprocessing",

@@ -1,276 +1,183 @@
-"""Batch augmentations: random transformations of whole image batches, as tensor ops.
+"""Batch augmentations: random transformations of whole batches, as tensor ops.
 
 Each augmentation is built from options (``AUGMENTATIONS.get({"name":
-"random-crop", "padding": 4})``) and then called on a batch (B, C, H, W) on
-any device. There is no per-sample Python loop: every sample draws its own
-random parameters from one vectorised draw of the global torch RNG
+"random-crop", "padding": 4})``) and called on a whole batch on any device.
+There is no per-sample Python loop: every sample draws its own random
+parameters from one vectorised draw of the global torch RNG
 (``torch.rand(..., device=batch.device)``), so the engine's saved RNG state
-makes augmented training exactly reproducible. The engine applies them to
-training batches only, after preprocessing (so "zero" fill means "the mean").
+makes augmented training exactly reproducible, and ``torch.manual_seed(s)``
+before a call reproduces its output. The engine applies them to training
+batches only, after preprocessing (so a "zero" fill means "the mean").
+
+The families, by the registry tag ``applies_to``:
+
+- image (B, C, H, W): flips, random-crop, random-translate, random-erasing
+  (``augment_image``); random-resized-crop, rotation, affine
+  (``augment_warp``); color-jitter, gaussian-noise (``augment_color``);
+  cutmix and mixup (``augment_mix``).
+- text, token ids (B, T): random-deletion, random-swap, synonym-replacement (``augment_text``).
+- series (B, T, F): jitter, scaling, window-slicing (``augment_series``).
+
+Mixing ops (tag ``mixes_targets=True``) also change the targets and are
+called ``op(inputs, targets, num_classes) -> (inputs, soft_targets)``;
+:class:`AugmentationSequence` routes the targets through them.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
+# The family modules, imported so that every built-in registers.
+from shendu.data import augment_color, augment_image, augment_mix, augment_series, augment_text, augment_warp  # noqa: F401
+from shendu.data.augment_color import ColorJitter, GaussianNoise
+from shendu.data.augment_image import HorizontalFlip, RandomCrop, RandomErasing, RandomTranslation, VerticalFlip
+from shendu.data.augment_mix import CutMix, Mixup
+from shendu.data.augment_series import Jitter, Scaling, WindowSlicing
+from shendu.data.augment_text import RandomDeletion, RandomSwap, SynonymReplacement
+from shendu.data.augment_warp import Affine, RandomResizedCrop, Rotation
 from shendu.data.registry import AUGMENTATIONS
 from shendu.errors import ConfigError, DataError, Problem
+from shendu.registry import Entry
 
 
-def _problem(name: str, option: str, value: Any, expected: str, example: str) -> ConfigError:
-    key = f"data.augment[{name}].{option}"
-    return ConfigError([Problem(key, value, expected, f"Set {option}={example}.")])
+def applies_to(entry: Entry) -> tuple[str, ...]:
+    """The input kinds an augmentation is for (its ``applies_to`` tag, a string or a tuple)."""
+    kinds = entry.tags.get("applies_to", "image")
+    return (kinds,) if isinstance(kinds, str) else tuple(kinds)
 
 
-def _check_probability(name: str, p: float) -> float:
-    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
-        raise _problem(name, "p", p, "a probability between 0 and 1", "0.5")
-    return float(p)
+def mixes_targets(entry: Entry) -> bool:
+    """Whether an augmentation also changes the targets (mixup, cutmix)."""
+    return bool(entry.tags.get("mixes_targets", False))
 
 
-def _check_batch(batch: Any, name: str) -> None:
-    if not isinstance(batch, torch.Tensor) or batch.ndim != 4:
-        shape = tuple(batch.shape) if isinstance(batch, torch.Tensor) else type(batch).__name__
-        raise DataError(
-            f"Augmentation {name!r} expects an image batch shaped (B, C, H, W); received {shape}. "
-            "Augmentations apply to image data only; remove data.augment for other inputs."
-        )
+def augmentations_for(input_kind: str) -> list[str]:
+    """The names of the augmentations that apply to ``input_kind`` data."""
+    return [entry.name for entry in AUGMENTATIONS.entries() if input_kind in applies_to(entry)]
 
 
-def _shifted_crops(batch: torch.Tensor, pad_height: int, pad_width: int) -> torch.Tensor:
-    """Zero-pad each image, then cut it back to (H, W) at a random offset per sample."""
-    size, _, height, width = batch.shape
-    device = batch.device
-    padded = F.pad(batch, (pad_width, pad_width, pad_height, pad_height))  # (B, C, H + 2ph, W + 2pw)
-    top = torch.randint(0, 2 * pad_height + 1, (size,), device=device)
-    left = torch.randint(0, 2 * pad_width + 1, (size,), device=device)
-    rows = (top[:, None] + torch.arange(height, device=device))[:, :, None]  # (B, H, 1)
-    columns = (left[:, None] + torch.arange(width, device=device))[:, None, :]  # (B, 1, W)
-    samples = torch.arange(size, device=device)[:, None, None]  # (B, 1, 1)
-    # Advanced indices around a slice put the indexed dimensions first: (B, H, W, C).
-    return padded[samples, :, rows, columns].permute(0, 3, 1, 2).contiguous()
-
-
-@AUGMENTATIONS.register("horizontal-flip", formula="x'[:, :, i, j] = x[:, :, i, W-1-j] with probability p")
-class HorizontalFlip:
-    """Mirror each image left-right with probability p.
-
-    Use it when left and right carry no meaning (natural photos, most
-    objects); not for text or digits, where a mirrored 2 is no longer a 2.
-
-    Args:
-        p: probability that a sample is flipped.
-    """
-
-    def __init__(self, p: float = 0.5):
-        self.p = _check_probability("horizontal-flip", p)
-
-    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
-        _check_batch(batch, "horizontal-flip")
-        flip = torch.rand(batch.shape[0], device=batch.device) < self.p
-        return torch.where(flip.view(-1, 1, 1, 1), batch.flip(-1), batch)
-
-    def __repr__(self) -> str:
-        return f"HorizontalFlip(p={self.p})"
-
-
-@AUGMENTATIONS.register("vertical-flip", formula="x'[:, :, i, j] = x[:, :, H-1-i, j] with probability p")
-class VerticalFlip:
-    """Mirror each image top-bottom with probability p.
-
-    Use it when images have no natural "up": aerial and satellite views,
-    microscopy, textures. Not for everyday photos or characters.
-
-    Args:
-        p: probability that a sample is flipped.
-    """
-
-    def __init__(self, p: float = 0.5):
-        self.p = _check_probability("vertical-flip", p)
-
-    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
-        _check_batch(batch, "vertical-flip")
-        flip = torch.rand(batch.shape[0], device=batch.device) < self.p
-        return torch.where(flip.view(-1, 1, 1, 1), batch.flip(-2), batch)
-
-    def __repr__(self) -> str:
-        return f"VerticalFlip(p={self.p})"
-
-
-@AUGMENTATIONS.register(
-    "random-crop",
-    formula="pad by `padding` zeros on every side, then crop H x W at a uniform random offset per sample",
-    reference="Krizhevsky et al. 2012; the standard CIFAR recipe of He et al. 2016",
-)
-class RandomCrop:
-    """Zero-pad each image by ``padding`` pixels, then crop it back to its size at a random offset.
-
-    The classic small-image augmentation (CIFAR: padding 4 on 32x32): it
-    teaches the network that an object shifted by a few pixels is the same
-    object. With padding 0 it is the identity.
-
-    Args:
-        padding: pixels of zero padding on each side (the largest shift).
-    """
-
-    def __init__(self, padding: int = 4):
-        if isinstance(padding, bool) or not isinstance(padding, int) or padding < 0:
-            raise _problem("random-crop", "padding", padding, "a non-negative integer number of pixels", "4")
-        self.padding = padding
-
-    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
-        _check_batch(batch, "random-crop")
-        return _shifted_crops(batch, self.padding, self.padding)
-
-    def __repr__(self) -> str:
-        return f"RandomCrop(padding={self.padding})"
-
-
-@AUGMENTATIONS.register(
-    "random-translate",
-    formula="shift by (dy, dx), dy ~ U{-round(s*H)..round(s*H)}, dx likewise with W, s = max_shift; zero fill",
-)
-class RandomTranslation:
-    """Shift each image by a random whole number of pixels, up to ``max_shift`` of its size.
-
-    Like ``random-crop`` but sized relative to the image, so one setting suits
-    28x28 digits and 224x224 photos alike. Uncovered pixels become 0 (the mean
-    after normalisation).
-
-    Args:
-        max_shift: largest shift as a fraction of height (vertical) and width (horizontal), in [0, 1).
-    """
-
-    def __init__(self, max_shift: float = 0.1):
-        if isinstance(max_shift, bool) or not isinstance(max_shift, (int, float)) or not 0.0 <= max_shift < 1.0:
-            raise _problem("random-translate", "max_shift", max_shift, "a fraction in [0, 1)", "0.1")
-        self.max_shift = float(max_shift)
-
-    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
-        _check_batch(batch, "random-translate")
-        pad_height = int(round(self.max_shift * batch.shape[2]))
-        pad_width = int(round(self.max_shift * batch.shape[3]))
-        return _shifted_crops(batch, pad_height, pad_width)
-
-    def __repr__(self) -> str:
-        return f"RandomTranslation(max_shift={self.max_shift})"
-
-
-def _check_range(name: str, option: str, value: Any, low: float, high: float, example: str) -> tuple[float, float]:
-    ok = isinstance(value, Sequence) and len(value) == 2 and all(isinstance(v, (int, float)) for v in value)
-    if not ok or not low < value[0] <= value[1] <= high:
-        raise _problem(name, option, value, f"a pair [low, high] with {low} < low <= high <= {high}", example)
-    return float(value[0]), float(value[1])
-
-
-@AUGMENTATIONS.register(
-    "random-erasing",
-    formula="with probability p, fill a rectangle of area a*H*W (a ~ U(area)) and aspect r (log r ~ U(log ratio))",
-    reference="Zhong et al. 2020, 'Random Erasing Data Augmentation', AAAI",
-)
-class RandomErasing:
-    """Blank out a random rectangle of each image with probability p.
-
-    Use it against occlusion and over-reliance on one region of the image
-    (a cheap, strong regulariser for image classifiers). The rectangle covers
-    a random fraction of the image area within ``area`` and has a random
-    height/width ratio within ``ratio``; it is filled with ``value``
-    (0 = the mean after normalisation).
-
-    Args:
-        p: probability that a sample gets a rectangle.
-        area: [low, high] fraction of the image area to erase.
-        ratio: [low, high] height / width ratio of the rectangle.
-        value: fill value.
-    """
-
-    def __init__(self, p: float = 0.5, area: Sequence[float] = (0.02, 0.33),
-                 ratio: Sequence[float] = (0.3, 3.3), value: float = 0.0):
-        self.p = _check_probability("random-erasing", p)
-        self.area = _check_range("random-erasing", "area", area, 0.0, 1.0, "[0.02, 0.33]")
-        self.ratio = _check_range("random-erasing", "ratio", ratio, 0.0, math.inf, "[0.3, 3.3]")
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise _problem("random-erasing", "value", value, "a number", "0.0")
-        self.value = float(value)
-
-    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
-        _check_batch(batch, "random-erasing")
-        size, _, height, width = batch.shape
-        device = batch.device
-        draws = torch.rand(5, size, device=device)  # one draw per random quantity and sample
-        area = (self.area[0] + (self.area[1] - self.area[0]) * draws[0]) * height * width
-        log_low, log_high = math.log(self.ratio[0]), math.log(self.ratio[1])
-        aspect = torch.exp(log_low + (log_high - log_low) * draws[1])
-        box_height = torch.sqrt(area * aspect).round().clamp(1, height)
-        box_width = torch.sqrt(area / aspect).round().clamp(1, width)
-        top = (draws[2] * (height - box_height + 1)).floor()
-        left = (draws[3] * (width - box_width + 1)).floor()
-        rows = torch.arange(height, device=device).view(1, height, 1)
-        columns = torch.arange(width, device=device).view(1, 1, width)
-
-        def column(values: torch.Tensor) -> torch.Tensor:
-            return values.view(size, 1, 1)
-
-        inside = (
-            (rows >= column(top)) & (rows < column(top + box_height))
-            & (columns >= column(left)) & (columns < column(left + box_width))
-        )  # (B, H, W)
-        erase = inside & column(draws[4] < self.p)
-        return batch.masked_fill(erase[:, None], self.value)
-
-    def __repr__(self) -> str:
-        return f"RandomErasing(p={self.p}, area={self.area}, ratio={self.ratio}, value={self.value})"
+def _own_precision(batch: torch.Tensor) -> Any:
+    """Run augmentations in the batch's own dtype, outside any autocast region of the training step
+    (autocast would turn colour matrices and resampling grids to bf16 / fp16 and change the batch's dtype)."""
+    return torch.autocast(batch.device.type, enabled=False)
 
 
 class AugmentationSequence:
-    """Apply augmentations one after another to a batch.
+    """Apply augmentations one after another; mixing ops change the targets too.
+
+    Use ``sequence(inputs)`` when no step mixes targets, and
+    ``sequence.apply(inputs, targets, num_classes)`` always works: plain steps
+    transform the inputs, mixing steps (``mixes[i]`` True) the inputs and the
+    targets, which become (B, C) class probabilities. Steps run in the batch's
+    own dtype, with autocast switched off around them.
 
     Args:
-        steps: callables batch -> batch, applied in order.
+        steps: callables inputs -> inputs, or (inputs, targets, num_classes) -> (inputs, targets) for mixing steps.
+        mixes: per step, whether it mixes targets; default none do.
+        names: per step, a name for messages; default the steps' reprs.
     """
 
-    def __init__(self, steps: Sequence[Callable[[torch.Tensor], torch.Tensor]]):
+    def __init__(self, steps: Sequence[Callable[..., Any]], mixes: Sequence[bool] | None = None,
+                 names: Sequence[str] | None = None):
         self.steps = list(steps)
+        self.mixes = [bool(m) for m in mixes] if mixes is not None else [False] * len(self.steps)
+        self.names = list(names) if names is not None else [repr(step) for step in self.steps]
+        if not len(self.mixes) == len(self.names) == len(self.steps):
+            raise ValueError("AugmentationSequence: steps, mixes and names must have the same length")
+
+    @property
+    def mixes_targets(self) -> bool:
+        """True when some step mixes targets (then call :meth:`apply`)."""
+        return any(self.mixes)
 
     def __call__(self, batch: torch.Tensor) -> torch.Tensor:
-        for step in self.steps:
-            batch = step(batch)
+        if self.mixes_targets:
+            mixing = [name for name, mixes in zip(self.names, self.mixes) if mixes]
+            raise DataError(f"Augmentations {mixing} mix the targets too; expected apply(inputs, targets, "
+                            "num_classes) -> (inputs, targets), received only the inputs.")
+        with _own_precision(batch):
+            for step in self.steps:
+                batch = step(batch)
         return batch
+
+    def apply(self, inputs: torch.Tensor, targets: torch.Tensor,
+              num_classes: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Augment a batch of (inputs, targets); ``num_classes`` is needed only by mixing steps."""
+        with _own_precision(inputs):
+            for step, mixes, name in zip(self.steps, self.mixes, self.names):
+                if not mixes:
+                    inputs = step(inputs)
+                    continue
+                if num_classes is None:
+                    raise DataError(f"Augmentation {name!r} mixes class labels and needs the number of classes; "
+                                    "received num_classes=None. Pass num_classes=len(class_names).")
+                inputs, targets = step(inputs, targets, num_classes)
+        return inputs, targets
 
     def __repr__(self) -> str:
         return f"AugmentationSequence({self.steps!r})"
 
 
-def _build_one(spec: Any) -> Callable[[torch.Tensor], torch.Tensor]:
+def _statistics(normalization: Any) -> dict[str, list[float]]:
+    """{"mean": [...], "std": [...]} from a Normalization (or any object with ``mean`` and ``std``) or a mapping."""
+    if isinstance(normalization, Mapping):
+        return {"mean": list(normalization["mean"]), "std": list(normalization["std"])}
+    return {"mean": list(normalization.mean), "std": list(normalization.std)}
+
+
+def _build_one(spec: Any, key: str, input_kind: str | None, normalization: Any) -> tuple[Callable, bool, str]:
+    """(the augmentation, whether it mixes targets, its name) for one spec of data.augment."""
     if not isinstance(spec, (str, Mapping)):
         if not callable(spec):
-            raise ConfigError([Problem("data.augment", spec, "a name, a {name: ..., options} mapping or a callable",
+            raise ConfigError([Problem(key, spec, "a name, a {name: ..., options} mapping or a callable",
                                        "See: shendu list augmentations.")])
-        return spec
-    AUGMENTATIONS.check(spec, "data.augment")  # unknown name or option: a did-you-mean error
-    return AUGMENTATIONS.get(spec)
+        return spec, False, repr(spec)
+    AUGMENTATIONS.check(spec, key)  # unknown name or option: a did-you-mean error
+    name, options = AUGMENTATIONS.split_spec(spec)
+    entry = AUGMENTATIONS.entry(name)
+    if input_kind is not None and input_kind not in applies_to(entry):
+        fitting = augmentations_for(input_kind)
+        raise ConfigError([Problem(
+            key, name, f"an augmentation for {input_kind} data (it applies to {' and '.join(applies_to(entry))} data)",
+            f"Remove it, or use one of: {', '.join(fitting) or 'none yet'}.",
+        )])
+    if entry.tags.get("uses_normalization") and normalization is not None:
+        for option, values in _statistics(normalization).items():
+            options.setdefault(option, values)
+    return entry.constructor(**options), mixes_targets(entry), name
 
 
-def build_augmentation(specs: Any) -> Callable[[torch.Tensor], torch.Tensor] | None:
-    """Build the augmentations listed in ``data.augment`` into one callable (None when empty).
+def build_augmentation(specs: Any, input_kind: str | None = None,
+                       normalization: Any = None) -> AugmentationSequence | None:
+    """Build the augmentations listed in ``data.augment`` into one sequence (None when empty).
 
     Each spec is a name (``"horizontal-flip"``), a mapping
     (``{"name": "random-crop", "padding": 4}``) or a callable batch -> batch.
+
+    Args:
+        specs: one spec or a list of them.
+        input_kind: the data's kind ("image", "tabular", "text", "series"); when given, every named
+            augmentation must apply to it (a ConfigError lists those that do).
+        normalization: the images' per-channel normalisation (an object or mapping with ``mean`` and
+            ``std``), given to photometric ops (tag ``uses_normalization``) that work on pixel values.
     """
     if specs is None:
         return None
     if isinstance(specs, (str, Mapping)) or callable(specs):
         specs = [specs]
-    steps = [_build_one(spec) for spec in specs]
-    return AugmentationSequence(steps) if steps else None
+    built = [_build_one(spec, f"data.augment[{index}]", input_kind, normalization) for index, spec in enumerate(specs)]
+    if not built:
+        return None
+    steps, mixes, names = zip(*built)
+    return AugmentationSequence(steps, mixes, names)
 
 
 __all__ = [
+    "AUGMENTATIONS", "AugmentationSequence", "build_augmentation", "applies_to", "mixes_targets", "augmentations_for",
     "HorizontalFlip", "VerticalFlip", "RandomCrop", "RandomTranslation", "RandomErasing",
-    "AugmentationSequence", "build_augmentation",
+    "RandomResizedCrop", "Rotation", "Affine", "ColorJitter", "GaussianNoise", "Mixup", "CutMix",
+    "RandomDeletion", "RandomSwap", "SynonymReplacement", "Jitter", "Scaling", "WindowSlicing",
 ]

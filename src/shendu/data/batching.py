@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import torch
+
+from shendu.data.splits import Split
 
 
 class BatchSampler:
@@ -98,3 +101,59 @@ class TensorBatches:
 def is_batch_source(data: object) -> bool:
     """True for a batch source (``__len__`` in batches and ``batches(epoch, start)``), not a tensor tuple."""
     return hasattr(data, "batches") and hasattr(data, "num_samples")
+
+
+def sample_count(split: Any) -> int:
+    """Samples in a split: ``num_samples`` of a batch source (whose ``len`` counts batches), else ``len``."""
+    return int(split.num_samples) if is_batch_source(split) else len(split)
+
+
+def evaluation_batches(split: Any, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """(inputs, targets) batches covering a split once, for evaluation.
+
+    In-memory splits (``.inputs`` / ``.targets`` tensors) are sliced in order
+    into ``batch_size`` batches; a batch source (a streamed split) yields its
+    own batches of epoch 0, in its own batch size.
+    """
+    if is_batch_source(split):
+        for batch in split.batches(0):
+            yield batch[0], batch[1]
+        return
+    sampler = BatchSampler(len(split), batch_size, shuffle=False)
+    for indices in sampler.batches(0):
+        yield take((split.inputs, split.targets), indices)
+
+
+class ChainedBatches:
+    """Several batch sources read one after the other as one (e.g. train + val + test for ``--split all``).
+
+    Args:
+        sources: batch sources, in order.
+    """
+
+    def __init__(self, sources: Sequence[Any]):
+        self.sources = list(sources)
+        self.num_samples = sum(int(source.num_samples) for source in self.sources)
+
+    def __len__(self) -> int:
+        return sum(len(source) for source in self.sources)
+
+    def batches(self, epoch: int, start: int = 0) -> Iterator[tuple[torch.Tensor, ...]]:
+        """Every source's batches of ``epoch`` in turn, from overall batch number ``start`` on."""
+        for source in self.sources:
+            if start >= len(source):
+                start -= len(source)
+                continue
+            yield from source.batches(epoch, start)
+            start = 0
+
+
+def concatenate_splits(parts: Sequence[Any], batch_size: int = 256) -> Any:
+    """One split made of ``parts`` in order: a concatenated in-memory split when all are in memory,
+    else a :class:`ChainedBatches` (in-memory parts batched in order by ``batch_size``)."""
+    if not any(is_batch_source(part) for part in parts):
+        return Split(torch.cat([p.inputs for p in parts]), torch.cat([p.targets for p in parts]))
+    return ChainedBatches([
+        part if is_batch_source(part) else TensorBatches((part.inputs, part.targets), batch_size, shuffle=False)
+        for part in parts
+    ])

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -121,12 +121,14 @@ SKIP_HINT = "Fix or remove the file, or set data.on_error=skip to skip unreadabl
 
 
 def _handle_failures(
-    items: Sequence[Any], results: list[tuple[Any, str | None]], on_error: str, fix: str = SKIP_HINT
+    items: Sequence[Any], results: list[tuple[Any, str | None]], on_error: str, fix: str = SKIP_HINT,
+    where: Mapping[str, str] | None = None,
 ) -> list[str]:
     failed = [(str(item), reason) for item, (_, reason) in zip(items, results) if reason is not None]
     if failed and on_error == "raise":
         name, reason = failed[0]
-        raise DataError(f"Cannot read image {name}: {reason}. {fix}")
+        listed = f" (listed on {where[name]})" if where and name in where else ""
+        raise DataError(f"Cannot read image {name}{listed}: {reason}. {fix}")
     for name, reason in failed:
         warnings.warn(f"Skipped unreadable image {name}: {reason}", stacklevel=3)
     return [name for name, _ in failed]
@@ -273,6 +275,31 @@ def _choose_size(paths: list[Path], probes: list[tuple[Any, str | None]], image_
     return next(iter(sizes))
 
 
+def load_image_files(
+    paths: list[Path], *, image_size: Any, channels: str | None, on_error: str,
+    where: Mapping[str, str] | None = None,
+) -> tuple[torch.Tensor, list[Path], list[str | None], tuple[int, int], str, list[str]]:
+    """Probe, then decode image files into one uint8 tensor: the shared core of the image sources.
+
+    Channels default to "rgb" if any image is colour, else "grayscale"; the
+    size to ``image_size`` or, when unset, the one size all images share.
+    ``where`` maps a file to where it was listed ("line 7 of labels.csv") for
+    error messages. Returns (tensor (N, C, H, W), kept paths, their sha256s,
+    size, channels, skipped file names).
+    """
+    probes = _run_all(_probe, paths)
+    skipped = _handle_failures(paths, probes, on_error, where=where)
+    channels = channels or (
+        "rgb" if any(p is not None and p[1] not in GRAYSCALE_MODES for p, _ in probes) else "grayscale"
+    )
+    size = _choose_size(paths, probes, image_size)
+    readable = [path for path, (_, reason) in zip(paths, probes) if reason is None]
+    tensor, kept, hashes = decode_images(readable, size=size, channels=channels, on_error=on_error)
+    kept_paths = [readable[i] for i in kept]
+    skipped += [str(p) for p in sorted(set(readable) - set(kept_paths))]
+    return tensor, kept_paths, hashes, size, channels, skipped
+
+
 @DATASETS.register("image-folder", input_kind="image", target_kinds=("classification",))
 def image_folder(config: Any, *, target_kind: str = "classification") -> RawData:
     """Images in class subfolders: ``root/<class>/*`` or ``root/{train,val,test}/<class>/*``.
@@ -296,16 +323,9 @@ def image_folder(config: Any, *, target_kind: str = "classification") -> RawData
         raise DataError(f"data.path {root} is not a directory; expected a folder of class subfolders of images.")
     files, class_names = _files_by_split(root)
     paths = [path for entries in files.values() for path, _ in entries]
-    probes = _run_all(_probe, paths)
-    skipped = _handle_failures(paths, probes, config.on_error)
-    channels = config.channels or (
-        "rgb" if any(p is not None and p[1] not in GRAYSCALE_MODES for p, _ in probes) else "grayscale"
+    tensor, kept_paths, hashes, size, channels, skipped = load_image_files(
+        paths, image_size=config.image_size, channels=config.channels, on_error=config.on_error
     )
-    size = _choose_size(paths, probes, config.image_size)
-    readable = [path for path, (_, reason) in zip(paths, probes) if reason is None]
-    tensor, kept, hashes = decode_images(readable, size=size, channels=channels, on_error=config.on_error)
-    kept_paths = [readable[i] for i in kept]
-    skipped += [str(p) for p in sorted(set(readable) - set(kept_paths))]
     if skipped:
         warnings.warn(f"Skipped {len(skipped)} unreadable image(s) of {len(paths)} under {root}.", stacklevel=2)
     description = {
@@ -340,4 +360,5 @@ def _folder_data(
 __all__ = [
     "IMAGE_EXTENSIONS", "image_folder", "decode_images", "prepare_image", "images_from_inputs",
     "images_from_array", "image_size_pair", "find_layout", "looks_like_image_folder", "list_images",
+    "load_image_files", "is_image_file",
 ]

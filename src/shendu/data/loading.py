@@ -14,10 +14,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from shendu.data.preprocessing import Preprocessing, fit_preprocessing
+from shendu.data.imbalance import handle_imbalance
+from shendu.data.catalog import with_hints
+from shendu.data.preprocessing import Preprocessing, fit_preprocessing, handle_missing_rows, preprocessing_options
 from shendu.data.registry import DATASETS
 from shendu.data.sources import resolve_source
-from shendu.data.splits import RawData, RawSplit, Split, limit_train, split_raw_data
+from shendu.data.splits import RawData, RawSplit, Split, SplitPlan, limit_train, split_raw_data, time_order_facts
 from shendu.errors import DataError
 
 TARGET_KINDS = ("classification", "regression")
@@ -37,6 +39,8 @@ class DataBundle:
         preprocessing: fitted on the training split; stored with the run.
         description: JSON-able facts: source, path, samples per split, where each
             split came from, fingerprints of the source data.
+        class_weights: (C,) loss weights N / (C * n_i) from the original training
+            counts when ``data.imbalance.class_weights`` is set, else None.
     """
 
     train: Split
@@ -49,6 +53,7 @@ class DataBundle:
     feature_names: list[str] | None
     preprocessing: Preprocessing
     description: dict[str, Any]
+    class_weights: torch.Tensor | None = None
 
 
 def _check_target_kind(name: str, target_kind: str) -> None:
@@ -107,6 +112,7 @@ def load_data(config: Any, *, target_kind: str, seed: int, preprocessing: Prepro
             new one (evaluating on new data); class names must be among its own.
     """
     name = resolve_source(config)
+    config = with_hints(config, name)  # catalogue datasets: target / split=time / time_column unless the user set them
     _check_target_kind(name, target_kind)
     if preprocessing is not None and preprocessing.input_kind == "image":
         # Decode new image files at the size and channels the run was trained on.
@@ -114,24 +120,38 @@ def load_data(config: Any, *, target_kind: str, seed: int, preprocessing: Prepro
             update={"image_size": tuple(preprocessing.image_size), "channels": preprocessing.channels}
         )
     raw = DATASETS.entry(name).constructor(config, target_kind=target_kind)
-    stratify = target_kind == "classification"
-    parts, origins = split_raw_data(
-        raw, val_fraction=config.val_fraction, test_fraction=config.test_fraction, seed=seed, stratify=stratify
-    )
-    parts["train"], limit_note = limit_train(parts["train"], config.limit, seed, stratify)
-    facts: dict[str, Any] = {"source": name, "target_kind": target_kind, "seed": seed}
+    plan = SplitPlan.from_config(config, target_kind=target_kind, seed=seed)
+    options = preprocessing_options(config) if preprocessing is None else None
+    parts, origins, split_facts = split_raw_data(raw, plan)
+    raw = plan.without_key_columns(raw)  # the group / time column is not a feature
+    missing = options["missing"] if preprocessing is None else preprocessing.missing
+    parts, dropped = handle_missing_rows(parts, raw, missing, preprocessing)
+    parts["train"], limit_note = limit_train(parts["train"], config.limit, seed, plan.method)
+    facts: dict[str, Any] = {"source": name, "target_kind": target_kind, "seed": seed, **split_facts,
+                             **time_order_facts(parts, plan)}
+    if dropped is not None:
+        facts["dropped_missing_rows"] = dropped
     if limit_note:
         facts["limit"] = limit_note
+    class_weights = None
+    if preprocessing is None:  # training: detect imbalance, resample the raw training split only
+        parts["train"], class_weights, imbalance = handle_imbalance(
+            config.imbalance, parts["train"], raw, target_kind=target_kind, seed=seed)
+        if imbalance is not None:
+            facts["imbalance"] = imbalance
     if preprocessing is None:
-        preprocessing = fit_preprocessing(raw, parts["train"], target_kind=target_kind, normalize=config.normalize)
+        preprocessing = fit_preprocessing(raw, parts["train"], target_kind=target_kind, **options)
         facts["preprocessing"] = "fitted on the training split"
     else:
         _align_to_stored(preprocessing, parts, raw)
         facts["preprocessing"] = "stored with the run (not refitted)"
+    facts["preprocessing_options"] = preprocessing.summary()
+    if "imputation" in raw.description and "missing" in facts["preprocessing_options"]:
+        facts["imputation"] = facts["preprocessing_options"]["missing"]  # the policy actually used
     splits = {
         split: Split(
             preprocessing.transform_inputs(part.inputs, f"the {split} split"),
-            preprocessing.encode_targets(part.targets),
+            preprocessing.encode_targets(part.targets, part.indices, f"the {split} split"),
             torch.from_numpy(np.asarray(part.indices, dtype=np.int64)),
         )
         for split, part in parts.items()
@@ -142,6 +162,7 @@ def load_data(config: Any, *, target_kind: str, seed: int, preprocessing: Prepro
         class_names=preprocessing.class_names, target_names=preprocessing.target_names,
         feature_names=preprocessing.feature_names, preprocessing=preprocessing,
         description=_describe(raw, parts, origins, preprocessing.class_names, **facts),
+        class_weights=class_weights,
     )
 
 

@@ -2,17 +2,33 @@
 
 Statistics come from the training split only, so validation and test scores
 are honest; they are stored in the run (``Preprocessing.to_dict``) and
-re-applied to new inputs at predict time (``Preprocessing.encode_inputs``).
+re-applied identically to new inputs by ``Preprocessing.encode_inputs`` at
+predict time and by ``load_data`` when a run is evaluated on new data.
 
-- Images: pixels scaled to [0, 1], then per-channel ``Normalization``.
-- Tabular: categorical columns one-hot encoded (``TabularEncoding``), then
-  per-feature ``Standardization``; missing values become the training mean.
-- Regression targets: ``TargetStandardization``; ``decode_targets`` undoes it.
+Settings (``DataConfig``), each stored in the run:
+
+- ``scaling``: images: ``standard`` = per-channel normalisation with training
+  statistics, ``minmax`` = pixels / 255, ``minmax-symmetric`` = pixels / 127.5 - 1,
+  ``none`` = raw 0..255 as float. Tables: ``standard`` = z-score per feature,
+  ``minmax`` -> [0, 1], ``minmax-symmetric`` -> [-1, 1], ``none``; categorical
+  columns are never scaled. ``normalize: false`` is the older spelling of
+  ``scaling: none`` and is still accepted.
+- ``categorical_encoding``: ``one-hot`` (a missing value is its own category
+  ``<missing>`` when training had one) or ``index`` (one code column: 0 =
+  unseen or missing, 1..K = training categories; sizes in
+  ``categorical_cardinalities`` for an embedding). An unseen category at
+  predict time becomes all zeros (one-hot) or 0 (index).
+- ``missing`` (numeric features): ``mean`` or ``median`` of the training split
+  fills a missing value; ``drop`` drops rows with a missing numeric value from
+  every split (counted in the data description); ``raise`` makes one an error
+  naming the column and the first rows. Under drop / raise, a missing value at
+  predict time is an error.
+- ``target_transform`` (regression): ``standard`` = z-score, ``log`` = log1p
+  then z-score (targets must be > -1), ``none``; ``decode_targets`` inverts it.
 """
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,156 +36,26 @@ import numpy as np
 import torch
 
 from shendu.data.images import image_size_pair, images_from_inputs
+from shendu.data.scaling import (
+    SCALING_CLASSES,
+    Imputation,
+    MinMaxScaling,
+    Normalization,
+    Standardization,
+    TargetStandardization,
+)
 from shendu.data.splits import RawData, RawSplit
-from shendu.data.tabular import TabularEncoding, frame_from_inputs
-from shendu.errors import DataError
+from shendu.data.tabular import MISSING_CATEGORY, TabularEncoding, frame_from_inputs
+from shendu.errors import ConfigError, DataError, Problem
 
-FORMAT_VERSION = 1
-_CHUNK = 4096  # images per chunk when summing statistics, to bound temporary memory
-
-
-def _safe_std(std: np.ndarray) -> np.ndarray:
-    # A constant feature (std 0) or an all-missing one would divide by zero; leave it unscaled.
-    return np.where(np.isfinite(std) & (std > 1e-12), std, 1.0)
-
-
-@dataclass
-class Normalization:
-    """Per-channel image normalisation with training statistics.
-
-    Use it for every image input: it centres each channel and gives it unit
-    variance, which keeps early activations in a well-conditioned range.
-    Formula: x = (pixels / 255 - mean[c]) / std[c], with mean and std of
-    pixels / 255 over all training images and positions of channel c. Without
-    normalisation (``data.normalize=false``) mean = 0 and std = 1.
-
-    Args:
-        mean: one value per channel, on the [0, 1] scale.
-        std: one value per channel, on the [0, 1] scale.
-    """
-
-    mean: list[float]
-    std: list[float]
-
-    @classmethod
-    def fit(cls, images: torch.Tensor) -> Normalization:
-        """Statistics of uint8 / float images (N, C, H, W) holding pixels 0..255."""
-        num_channels = images.shape[1]
-        count = max(images.shape[0] * images.shape[2] * images.shape[3], 1)
-        if images.dtype == torch.uint8:
-            # A 256-bin histogram per channel gives exact sums ~20x faster than float conversion.
-            histogram = torch.stack(
-                [torch.bincount(images[:, c].reshape(-1), minlength=256) for c in range(num_channels)]
-            ).to(torch.float64).cpu()
-            levels = torch.arange(256, dtype=torch.float64) / 255.0
-            total, squares = histogram @ levels, histogram @ levels.square()
-        else:
-            total = torch.zeros(num_channels, dtype=torch.float64)
-            squares = torch.zeros(num_channels, dtype=torch.float64)
-            for start in range(0, images.shape[0], _CHUNK):
-                chunk = images[start:start + _CHUNK].to(torch.float64).cpu() / 255.0
-                total += chunk.sum(dim=(0, 2, 3))
-                squares += chunk.square().sum(dim=(0, 2, 3))
-        mean = total / count
-        std = (squares / count - mean.square()).clamp_min(0).sqrt()
-        return cls(mean.tolist(), _safe_std(std.numpy()).tolist())
-
-    @classmethod
-    def identity(cls, num_channels: int) -> Normalization:
-        return cls([0.0] * num_channels, [1.0] * num_channels)
-
-    def __call__(self, images: torch.Tensor) -> torch.Tensor:
-        shape = (1, len(self.mean), 1, 1)
-        mean = torch.tensor(self.mean, dtype=torch.float32, device=images.device).view(shape)
-        std = torch.tensor(self.std, dtype=torch.float32, device=images.device).view(shape)
-        # copy=True: never modify the caller's tensor in place.
-        return images.to(torch.float32, copy=True).div_(255.0).sub_(mean).div_(std)
-
-
-@dataclass
-class Standardization:
-    """Per-feature standardisation of tabular inputs, NaN-aware, with training statistics.
-
-    Use it for every numeric table: features on different scales (metres vs.
-    millimetres) otherwise get very different effective learning rates.
-    Formula: x = (x - mean[f]) / std[f], mean and std over the non-missing
-    training values of feature f (std 0 -> 1); a missing value becomes 0, i.e.
-    it is imputed with the training mean. One-hot columns are left as 0 / 1
-    (mean 0, std 1), so an unseen category stays an all-zero vector.
-
-    Args:
-        mean: one value per encoded feature.
-        std: one value per encoded feature.
-    """
-
-    mean: list[float]
-    std: list[float]
-
-    @classmethod
-    def fit(cls, features: np.ndarray, unscaled: np.ndarray | None = None) -> Standardization:
-        """Statistics of (N, F) ``features``; columns where ``unscaled`` is True keep mean 0, std 1."""
-        with warnings.catch_warnings():  # all-NaN columns: their NaN statistics are replaced below
-            warnings.simplefilter("ignore", RuntimeWarning)
-            mean = np.nanmean(features, axis=0) if len(features) else np.zeros(features.shape[1])
-            std = np.nanstd(features, axis=0) if len(features) else np.ones(features.shape[1])
-        mean, std = np.nan_to_num(mean), _safe_std(std)
-        if unscaled is not None:
-            mean, std = np.where(unscaled, 0.0, mean), np.where(unscaled, 1.0, std)
-        return cls(mean.tolist(), std.tolist())
-
-    def __call__(self, features: np.ndarray) -> np.ndarray:
-        standardised = (features - np.asarray(self.mean)) / np.asarray(self.std)
-        return np.nan_to_num(standardised, nan=0.0)
-
-
-@dataclass
-class Imputation:
-    """Fill missing tabular values with the training mean of their feature (no scaling).
-
-    Used instead of :class:`Standardization` when ``data.normalize=false``.
-
-    Args:
-        fill: one value per encoded feature.
-    """
-
-    fill: list[float]
-
-    @classmethod
-    def fit(cls, features: np.ndarray) -> Imputation:
-        return cls(Standardization.fit(features).mean)
-
-    def __call__(self, features: np.ndarray) -> np.ndarray:
-        return np.where(np.isnan(features), np.asarray(self.fill), features)
-
-
-@dataclass
-class TargetStandardization:
-    """Regression targets scaled to zero mean and unit variance with training statistics.
-
-    Keeps the loss and its gradients on a sane scale whatever the unit of the
-    target; predictions are mapped back with ``decode``.
-    Formula: y_encoded = (y - mean) / std; y = y_encoded * std + mean.
-
-    Args:
-        mean: one value per target column.
-        std: one value per target column.
-    """
-
-    mean: list[float]
-    std: list[float]
-
-    @classmethod
-    def fit(cls, targets: np.ndarray) -> TargetStandardization:
-        return cls(np.mean(targets, axis=0).tolist(), _safe_std(np.std(targets, axis=0)).tolist())
-
-    def encode(self, targets: np.ndarray) -> torch.Tensor:
-        encoded = (np.asarray(targets, dtype=np.float64) - np.asarray(self.mean)) / np.asarray(self.std)
-        return torch.from_numpy(encoded.astype(np.float32))
-
-    def decode(self, targets: torch.Tensor) -> torch.Tensor:
-        mean = torch.tensor(self.mean, dtype=targets.dtype, device=targets.device)
-        std = torch.tensor(self.std, dtype=targets.dtype, device=targets.device)
-        return targets * std + mean
+FORMAT_VERSION = 2  # 2: scaling / target_transform / categorical_encoding / missing options; 1 still loads
+SCALINGS = ("standard", "minmax", "minmax-symmetric", "none")
+MISSING_POLICIES = {
+    "mean": "missing numeric values are filled with the training mean",
+    "median": "missing numeric values are filled with the training median",
+    "drop": "rows with a missing numeric value are dropped from every split",
+    "raise": "a missing numeric value is an error",
+}
 
 
 @dataclass
@@ -184,12 +70,16 @@ class Preprocessing:
         target_kind: "classification" or "regression".
         image_size: images: (H, W).
         channels: images: "grayscale" or "rgb".
-        normalization: images: per-channel normalisation.
+        normalization: images: per-channel scaling.
         encoding: tabular: raw columns -> numbers.
-        standardization: tabular: Standardization, or Imputation without normalisation.
+        imputation: tabular: missing numeric values (``data.missing``).
+        feature_scaling: tabular: Standardization, MinMaxScaling, or None (``scaling=none``).
         class_names: classification: name of each class index.
         target_names: regression: name of each target column.
-        target_standardization: regression: target scaling.
+        target_standardization: regression: target scaling (None for ``target_transform=none``).
+        scaling: the ``data.scaling`` it was fitted with.
+        target_transform: regression: the ``data.target_transform`` it was fitted with.
+        missing: tabular: the ``data.missing`` policy.
     """
 
     input_kind: str
@@ -198,10 +88,14 @@ class Preprocessing:
     channels: str | None = None
     normalization: Normalization | None = None
     encoding: TabularEncoding | None = None
-    standardization: Standardization | Imputation | None = None
+    imputation: Imputation | None = None
+    feature_scaling: Standardization | MinMaxScaling | None = None
     class_names: list[str] | None = None
     target_names: list[str] | None = None
     target_standardization: TargetStandardization | None = None
+    scaling: str = "standard"
+    target_transform: str | None = None
+    missing: str | None = None
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -214,6 +108,26 @@ class Preprocessing:
     def feature_names(self) -> list[str] | None:
         return self.encoding.output_names if self.encoding is not None else None
 
+    @property
+    def categorical_cardinalities(self) -> dict[int, int]:
+        """Index encoding: {position in the feature vector: K + 1} for an embedding layer; else empty."""
+        return self.encoding.categorical_cardinalities if self.encoding is not None else {}
+
+    def summary(self) -> dict[str, Any]:
+        """The settings in words, for the data description."""
+        facts: dict[str, Any] = {"scaling": self.scaling}
+        if self.encoding is not None:
+            missing_category = ("its own category " + repr(MISSING_CATEGORY) if self.encoding.categorical_encoding
+                                == "one-hot" else "code 0")
+            facts["categorical_encoding"] = self.encoding.categorical_encoding
+            facts["missing"] = (f"{self.missing}: {MISSING_POLICIES[self.missing]}; a missing category is "
+                                f"{missing_category} (when training had one)")
+            if self.categorical_cardinalities:
+                facts["categorical_cardinalities"] = {str(k): v for k, v in self.categorical_cardinalities.items()}
+        if self.target_kind == "regression":
+            facts["target_transform"] = self.target_transform
+        return facts
+
     # -- applying ----------------------------------------------------------------
     def transform_inputs(self, inputs: Any, where: str = "the data") -> torch.Tensor:
         """Raw split inputs (pixels 0..255 (N, C, H, W), or a DataFrame) -> float32 model inputs."""
@@ -224,14 +138,25 @@ class Preprocessing:
                     f"Set data.image_size={list(self.image_size)} and data.channels={self.channels}."
                 )
             return self.normalization(inputs)
-        features = self.standardization(self.encoding.transform(inputs, where))
+        features = self.encoding.transform(inputs, where)
+        if self.imputation is not None:
+            features = self.imputation(features, self.encoding.output_names, where)
+        if self.feature_scaling is not None:
+            features = self.feature_scaling(features)
         return torch.from_numpy(features.astype(np.float32))
 
-    def encode_targets(self, targets: np.ndarray) -> torch.Tensor:
-        """Raw targets -> int64 class indices (N,), or standardised float32 (N, T)."""
-        if self.target_kind == "regression":
-            return self.target_standardization.encode(np.asarray(targets).reshape(len(targets), -1))
-        return torch.as_tensor(np.asarray(targets), dtype=torch.int64)
+    def encode_targets(self, targets: np.ndarray, indices: np.ndarray | None = None,
+                       where: str = "the data") -> torch.Tensor:
+        """Raw targets -> int64 class indices (N,), or float32 (N, T) transformed regression targets.
+
+        ``indices`` (each row's row in the source) and ``where`` name a bad target in errors.
+        """
+        if self.target_kind != "regression":
+            return torch.as_tensor(np.asarray(targets), dtype=torch.int64)
+        values = np.asarray(targets, dtype=np.float64).reshape(len(targets), -1)
+        if self.target_standardization is None:
+            return torch.from_numpy(values.astype(np.float32))
+        return self.target_standardization.encode(values, indices, self.target_names, where)
 
     def encode_inputs(self, raw: Any) -> torch.Tensor:
         """New inputs for prediction -> model inputs, exactly as the training data was prepared.
@@ -239,7 +164,8 @@ class Preprocessing:
         Images: a list of file paths (str / Path), a folder, PIL images, or an
         array of raw pixels 0..255 shaped (N, H, W), (N, C, H, W) or (N, H, W, C).
         Tabular: a DataFrame, a CSV path, a list of dicts, or an (N, F) array of
-        raw feature values in the training column order.
+        raw feature values in the training column order. Categories never seen in
+        training become all zeros (one-hot) or 0 (index), with a warning.
         """
         if self.input_kind == "image":
             return self.transform_inputs(images_from_inputs(raw, self.image_size, self.channels), "the inputs")
@@ -247,7 +173,7 @@ class Preprocessing:
         return self.transform_inputs(frame, where)
 
     def decode_targets(self, targets: torch.Tensor) -> torch.Tensor:
-        """Model outputs in standardised units -> target units (identity for classification)."""
+        """Model outputs in transformed units -> target units (identity for classification)."""
         if self.target_standardization is None:
             return targets
         return self.target_standardization.decode(targets)
@@ -261,68 +187,169 @@ class Preprocessing:
         return {
             "format": FORMAT_VERSION, "input_kind": self.input_kind, "target_kind": self.target_kind,
             "image_size": list(self.image_size) if self.image_size else None, "channels": self.channels,
+            "scaling": self.scaling, "target_transform": self.target_transform, "missing": self.missing,
             "normalization": record(self.normalization),
             "encoding": self.encoding.to_dict() if self.encoding else None,
-            "standardization": record(self.standardization),
+            "categorical_cardinalities": {str(k): v for k, v in self.categorical_cardinalities.items()},
+            "imputation": record(self.imputation), "feature_scaling": record(self.feature_scaling),
             "class_names": self.class_names, "target_names": self.target_names,
             "target_standardization": record(self.target_standardization),
         }
 
     @classmethod
     def from_dict(cls, record: dict[str, Any]) -> Preprocessing:
-        """Restore from :meth:`to_dict`'s output."""
-        if not isinstance(record, dict) or record.get("format") != FORMAT_VERSION:
+        """Restore from :meth:`to_dict`'s output (this format, or format 1 of earlier shendu versions)."""
+        version = record.get("format") if isinstance(record, dict) else type(record).__name__
+        if version == 1:
+            record = _upgrade_format_1(record)
+        elif version != FORMAT_VERSION:
             raise DataError(
-                f"Expected a preprocessing record of format {FORMAT_VERSION}; received "
-                f"{record.get('format') if isinstance(record, dict) else type(record).__name__}. "
-                "The run was saved by an incompatible shendu version; retrain it."
+                f"Expected a preprocessing record of format 1 or {FORMAT_VERSION}; received {version!r}. "
+                "The run was saved by an incompatible shendu version; retrain it, or use that version."
             )
-        parts = {"Normalization": Normalization, "Standardization": Standardization, "Imputation": Imputation,
-                 "TargetStandardization": TargetStandardization}
-
-        def build(part: dict[str, Any] | None) -> Any:
-            if part is None:
-                return None
-            options = dict(part)
-            return parts[options.pop("kind")](**options)
-
         return cls(
             input_kind=record["input_kind"], target_kind=record["target_kind"],
             image_size=image_size_pair(record["image_size"]), channels=record["channels"],
-            normalization=build(record["normalization"]),
+            normalization=_build(record["normalization"]),
             encoding=TabularEncoding.from_dict(record["encoding"]) if record["encoding"] else None,
-            standardization=build(record["standardization"]),
+            imputation=_build(record["imputation"]), feature_scaling=_build(record["feature_scaling"]),
             class_names=record["class_names"], target_names=record["target_names"],
-            target_standardization=build(record["target_standardization"]),
+            target_standardization=_build(record["target_standardization"]),
+            scaling=record["scaling"], target_transform=record["target_transform"], missing=record["missing"],
         )
 
 
-def fit_preprocessing(raw: RawData, train: RawSplit, *, target_kind: str, normalize: bool) -> Preprocessing:
-    """Fit every statistic on the training split ``train`` of ``raw``."""
+def _build(part: dict[str, Any] | None) -> Any:
+    if part is None:
+        return None
+    options = dict(part)
+    return SCALING_CLASSES[options.pop("kind")](**options)
+
+
+def _upgrade_format_1(record: dict[str, Any]) -> dict[str, Any]:
+    """A format-1 record (one ``standardization`` entry) in format-2 terms, with identical transforms.
+
+    Format 1 standardised features and then set NaN to 0, i.e. imputed the
+    training mean; ``normalize=false`` imputed the mean without scaling.
+    """
+    upgraded = dict(record, format=FORMAT_VERSION, imputation=None, feature_scaling=None, missing=None)
+    old = record.get("standardization")
+    if old is not None and old["kind"] == "Standardization":
+        upgraded.update(imputation={"kind": "Imputation", "fill": list(old["mean"]), "policy": "mean"},
+                        feature_scaling=dict(old), scaling="standard", missing="mean")
+    elif old is not None:
+        upgraded.update(imputation=dict(old, policy="mean"), scaling="none", missing="mean")
+    else:
+        identity = record["normalization"] and set(record["normalization"]["mean"]) == {0.0} \
+            and set(record["normalization"]["std"]) == {1.0}
+        upgraded["scaling"] = "minmax" if identity else "standard"  # v1 normalize=false was pixels / 255
+    upgraded["target_transform"] = (
+        None if record["target_kind"] != "regression" else "standard" if record["target_standardization"] else "none"
+    )
+    return upgraded
+
+
+# -- fitting -------------------------------------------------------------------------
+def preprocessing_options(config: Any) -> dict[str, str]:
+    """``fit_preprocessing``'s keyword options from a ``DataConfig``; ``normalize: false`` means ``scaling: none``."""
+    scaling = config.scaling
+    if not config.normalize:
+        if "scaling" in config.model_fields_set and scaling != "none":
+            raise ConfigError([Problem(
+                "data.normalize", False, f"no contradiction with data.scaling={scaling}",
+                "data.normalize=false is the older spelling of data.scaling=none; remove data.normalize.",
+            )])
+        scaling = "none"
+    return {"scaling": scaling, "target_transform": config.target_transform,
+            "categorical_encoding": config.categorical_encoding, "missing": config.missing}
+
+
+def fit_preprocessing(raw: RawData, train: RawSplit, *, target_kind: str, scaling: str = "standard",
+                      target_transform: str = "standard", categorical_encoding: str = "one-hot",
+                      missing: str = "mean") -> Preprocessing:
+    """Fit every statistic on the training split ``train`` of ``raw`` (options as in ``DataConfig``)."""
+    if scaling not in SCALINGS:
+        raise ConfigError([Problem("data.scaling", scaling, f"one of {', '.join(SCALINGS)}", "Set data.scaling=standard.")])
     targets = None
-    if target_kind == "regression":
-        targets = TargetStandardization.fit(np.asarray(train.targets, dtype=np.float64).reshape(len(train), -1))
+    if target_kind == "regression" and target_transform != "none":
+        values = np.asarray(train.targets, dtype=np.float64).reshape(len(train), -1)
+        targets = TargetStandardization.fit(values, log=target_transform == "log", indices=train.indices,
+                                            names=raw.target_names)
     common = dict(
-        input_kind=raw.input_kind, target_kind=target_kind, target_standardization=targets,
+        input_kind=raw.input_kind, target_kind=target_kind, target_standardization=targets, scaling=scaling,
         class_names=raw.class_names if target_kind == "classification" else None,
         target_names=raw.target_names if target_kind == "regression" else None,
+        target_transform=target_transform if target_kind == "regression" else None,
     )
     if raw.input_kind == "image":
         images = train.inputs
         num_channels = images.shape[1]
-        normalization = Normalization.fit(images) if normalize else Normalization.identity(num_channels)
+        normalization = Normalization.fit(images) if scaling == "standard" else Normalization.fixed(scaling, num_channels)
         return Preprocessing(
             image_size=(int(images.shape[2]), int(images.shape[3])),
             channels="grayscale" if num_channels == 1 else "rgb", normalization=normalization, **common,
         )
-    encoding = TabularEncoding.fit(train.inputs, raw.feature_names, raw.categorical)
+    encoding = TabularEncoding.fit(train.inputs, raw.feature_names, raw.categorical, categorical_encoding)
     encoded = encoding.transform(train.inputs, "the training split")
-    standardization = (
-        Standardization.fit(encoded, unscaled=encoding.one_hot_columns) if normalize else Imputation.fit(encoded)
-    )
-    return Preprocessing(encoding=encoding, standardization=standardization, **common)
+    unscaled = encoding.categorical_columns
+    # NaN-aware statistics: missing values are disregarded, as scikit-learn's scalers do.
+    feature_scaling = {
+        "standard": lambda: Standardization.fit(encoded, unscaled),
+        "minmax": lambda: MinMaxScaling.fit(encoded, unscaled, 0.0, 1.0),
+        "minmax-symmetric": lambda: MinMaxScaling.fit(encoded, unscaled, -1.0, 1.0),
+        "none": lambda: None,
+    }[scaling]()
+    return Preprocessing(encoding=encoding, imputation=Imputation.fit(encoded, missing),
+                         feature_scaling=feature_scaling, missing=missing, **common)
+
+
+# -- missing values at load time -------------------------------------------------------
+def handle_missing_rows(parts: dict[str, RawSplit], raw: RawData, policy: str | None,
+                        stored: Preprocessing | None = None) -> tuple[dict[str, RawSplit], dict[str, int] | None]:
+    """Apply ``data.missing=drop`` or ``raise`` to the numeric feature columns of every split.
+
+    drop: rows with a missing numeric feature are removed from every split;
+    returns the count dropped per split. raise: the first column with a
+    missing value is an error naming it and its first rows (0-based rows of the
+    source). mean / median (and images): nothing to do here; imputation fills
+    the values later.
+    """
+    if raw.input_kind != "tabular" or policy not in ("drop", "raise"):
+        return parts, None
+    if stored is not None and stored.encoding is not None:
+        columns = stored.encoding.numeric_features
+    else:
+        columns = [f for f in raw.feature_names or [] if f not in raw.categorical]
+    masks = {}
+    for name, part in parts.items():
+        present = [c for c in columns if c in part.inputs.columns]  # absent columns are reported by the encoding
+        masks[name] = part.inputs[present].isna().to_numpy() if present else np.zeros((len(part), 0), dtype=bool)
+        if policy == "raise" and masks[name].any():
+            column = present[int(np.flatnonzero(masks[name].any(axis=0))[0])]
+            rows = [int(r) for r in part.indices[part.inputs[column].isna().to_numpy()]]
+            raise DataError(
+                f"Column {column!r} has {len(rows)} missing value(s) in the {name} split (data.missing=raise): "
+                f"rows {', '.join(map(str, rows[:5]))}{', ...' if len(rows) > 5 else ''} (0-based rows of the "
+                "source; in a CSV with a header, line = row + 2). Fill them, or set data.missing=mean, median or drop."
+            )
+    if policy == "raise":
+        return parts, None
+    dropped: dict[str, int] = {}
+    kept_parts = dict(parts)
+    for name, part in parts.items():
+        keep = ~masks[name].any(axis=1)
+        dropped[name] = int((~keep).sum())
+        kept_parts[name] = part.take(np.flatnonzero(keep)) if dropped[name] else part
+    if len(kept_parts["train"]) == 0:
+        raise DataError(
+            f"data.missing=drop removed every training row (each has a missing value in {', '.join(columns)}). "
+            "Set data.missing=mean or median to fill them instead."
+        )
+    return kept_parts, dropped
 
 
 __all__ = [
-    "Preprocessing", "Normalization", "Standardization", "Imputation", "TargetStandardization", "fit_preprocessing",
+    "Preprocessing", "Normalization", "Standardization", "MinMaxScaling", "Imputation", "TargetStandardization",
+    "fit_preprocessing", "preprocessing_options", "handle_missing_rows", "FORMAT_VERSION", "SCALINGS",
+    "MISSING_POLICIES",
 ]

@@ -16,6 +16,12 @@ Entries carry the tags ``input_kind`` ("image" or "tabular") and
 """
 
 AUGMENTATIONS = Registry("augmentation", "augmentations")
-"""Batch augmentations: ``constructor(**options) -> callable(batch (B, C, H, W)) -> batch``."""
+"""Batch augmentations: ``constructor(**options) -> callable(batch) -> batch``.
+
+Ops tagged ``mixes_targets`` (mixup, cutmix) are called as
+``(inputs, targets, num_classes) -> (inputs, soft_targets)``; the tag
+``applies_to`` names the input kinds an op accepts ("image", "tabular",
+"text", "series").
+"""
 
 __all__ = ["DATASETS", "AUGMENTATIONS"]

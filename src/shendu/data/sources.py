@@ -1,17 +1,15 @@
-"""Named dataset sources (MNIST, scikit-learn's bundled sets) and ``load_data``.
+"""Readers behind the catalogue's own datasets, and ``resolve_source``.
 
-``load_data`` is the one entry point: it resolves the source (``data.source``,
-or inferred from ``data.path``), reads it, splits it (``shendu.data.splits``),
-fits preprocessing on the training split (or applies a stored one) and returns
-a :class:`DataBundle` of ready tensors.
+The catalogue (``shendu.data.catalog``) registers every named dataset; this
+module holds the readers that are not a general file format: the MNIST-style
+folder of four IDX files, and scikit-learn's bundled tables and digits.
+``resolve_source`` names the source a run reads: ``data.source``, or one
+inferred from ``data.path``.
 """
 
 from __future__ import annotations
 
-import gzip
 import hashlib
-import os
-import zlib
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +18,7 @@ import pandas as pd
 import torch
 from sklearn import datasets as sklearn_datasets
 
+from shendu.data.formats import infer_source, read_idx
 from shendu.data.images import looks_like_image_folder
 from shendu.data.registry import DATASETS
 from shendu.data.splits import RawData, RawSplit
@@ -33,96 +32,60 @@ MNIST_FILES = {
 }
 
 
-# -- MNIST -----------------------------------------------------------------------
-def _mnist_file(folder: Path, stem: str) -> Path | None:
+# -- MNIST-style folders -------------------------------------------------------------
+def _idx_file(folder: Path, stem: str) -> Path | None:
     for name in (stem + ".gz", stem):
         if (folder / name).is_file():
             return folder / name
     return None
 
 
-def mnist_folders(path: str | None) -> list[Path]:
-    """Where MNIST is looked for: ``data.path`` (and its ``mnist/``), else $SHENDU_DATA/mnist, else ~/.cache/shendu/mnist."""
-    if path:
-        folder = Path(path).expanduser()
-        return [folder, folder / "mnist"]
-    folders = [Path(os.environ["SHENDU_DATA"]).expanduser() / "mnist"] if os.environ.get("SHENDU_DATA") else []
-    return folders + [Path.home() / ".cache" / "shendu" / "mnist"]
+def find_mnist(folder: str | Path) -> dict[str, Path] | None:
+    """The four MNIST-style IDX files (gzip or plain) in ``folder``, or None if any is missing."""
+    files = {key: _idx_file(Path(folder).expanduser(), stem) for key, stem in MNIST_FILES.items()}
+    return files if all(files.values()) else None  # type: ignore[return-value]
 
 
-def find_mnist(path: str | None) -> dict[str, Path] | None:
-    """The four MNIST files from the first folder holding all of them, or None."""
-    for folder in mnist_folders(path):
-        files = {key: _mnist_file(folder, stem) for key, stem in MNIST_FILES.items()}
-        if all(files.values()):
-            return files
-    return None
-
-
-def read_idx(path: Path, num_dims: int) -> np.ndarray:
-    """Parse an IDX file of unsigned bytes (gzip or plain) into an array, checking its header and size."""
-    try:
-        data = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-    except (OSError, EOFError, zlib.error) as error:
-        raise DataError(f"Cannot decompress {path}: {error}. The file is corrupt; download it again.") from None
-    # Magic number: two zero bytes, type 0x08 (unsigned byte), then the number of dimensions.
-    if len(data) < 4 + 4 * num_dims or data[:4] != bytes([0, 0, 8, num_dims]):
-        raise DataError(
-            f"{path} is not an IDX file of unsigned bytes with {num_dims} dimension(s) "
-            f"(magic number {data[:4].hex() or 'missing'}, expected 0000080{num_dims}). Download it again."
-        )
-    dims = np.frombuffer(data, dtype=">i4", count=num_dims, offset=4).astype(np.int64)
-    expected = 4 + 4 * num_dims + int(np.prod(dims))
-    if len(data) != expected:
-        raise DataError(
-            f"{path} is truncated or corrupt: its header promises {expected} bytes, the file holds {len(data)}. "
-            "Download it again."
-        )
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * num_dims).reshape(tuple(dims))
-
-
-def _mnist_split(files: dict[str, Path], prefix: str) -> RawSplit:
+def _mnist_split(files: dict[str, Path], prefix: str, num_classes: int) -> RawSplit:
     images = read_idx(files[f"{prefix}-images"], 3)
     labels = read_idx(files[f"{prefix}-labels"], 1)
+    for path, array in ((files[f"{prefix}-images"], images), (files[f"{prefix}-labels"], labels)):
+        if array.dtype != np.uint8:
+            raise DataError(f"{path} holds {array.dtype} values; MNIST-style files hold unsigned bytes (IDX type 0x08). "
+                            "It is from another dataset; download it again.")
     if len(images) != len(labels):
         raise DataError(
             f"{files[prefix + '-images'].name} holds {len(images)} images but {files[prefix + '-labels'].name} "
             f"holds {len(labels)} labels; expected the same count. One of the files is from another dataset."
         )
-    if labels.size and labels.max() > 9:
-        raise DataError(f"{files[prefix + '-labels']} holds label {labels.max()}; expected digits 0-9.")
+    if labels.size and labels.max() >= num_classes:
+        raise DataError(
+            f"{files[prefix + '-labels']} holds label {labels.max()}; expected class indices 0-{num_classes - 1}."
+        )
     return RawSplit(torch.from_numpy(images.copy()).unsqueeze(1), labels.astype(np.int64))  # (N, 1, 28, 28)
 
 
-@DATASETS.register("mnist", input_kind="image", target_kinds=("classification",))
-def mnist(config: Any, *, target_kind: str = "classification") -> RawData:
-    """MNIST handwritten digits: 60,000 training and 10,000 test images, 28x28 grayscale, 10 classes.
-
-    The classic first image-classification benchmark (LeCun et al., 1998,
-    "Gradient-based learning applied to document recognition"). Reads the
-    four IDX files (gzip or plain) from ``data.path``, else ``$SHENDU_DATA/mnist``,
-    else ``~/.cache/shendu/mnist``. Keeps its own test split; validation is
-    carved from train. The same reader works for Fashion-MNIST's files.
+def read_mnist_folder(folder: Path, name: str, class_names: list[str]) -> RawData:
+    """Read an MNIST-style folder (MNIST, Fashion-MNIST): own train and test splits, 28x28 grayscale.
 
     Args:
-        config: the run's ``DataConfig`` (path).
-        target_kind: must be "classification".
+        folder: holds ``train-images-idx3-ubyte(.gz)``, ``train-labels-idx1-ubyte(.gz)``,
+            ``t10k-images-idx3-ubyte(.gz)`` and ``t10k-labels-idx1-ubyte(.gz)``.
+        name: the dataset's name, recorded in the description.
+        class_names: the name of each label index.
     """
-    files = find_mnist(config.path)
+    files = find_mnist(folder)
     if files is None:
-        looked = "\n".join(f"  - {folder}" for folder in mnist_folders(config.path))
-        hint = "" if config.path or os.environ.get("SHENDU_DATA") else " ($SHENDU_DATA is not set)"
         raise DataError(
-            f"MNIST files not found. Looked in:\n{looked}\nExpected the four files "
-            f"{', '.join(s + '.gz' for s in MNIST_FILES.values())} (gzip or not) in one of them{hint}. "
-            "Put them there, or set data.path to the folder holding them."
+            f"{folder} lacks some of the four IDX files {', '.join(s + '.gz' for s in MNIST_FILES.values())} "
+            "(gzip or not). Put them there."
         )
-    splits = {"train": _mnist_split(files, "train"), "test": _mnist_split(files, "test")}
+    splits = {split: _mnist_split(files, split, len(class_names)) for split in ("train", "test")}
     description = {
-        "source": "mnist", "path": str(files["train-images"].parent.resolve()),
+        "source": name, "path": str(Path(folder).resolve()),
         "fingerprints": {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in files.values()},
     }
-    return RawData("image", splits, class_names=[str(d) for d in range(10)], description=description)
+    return RawData("image", splits, class_names=list(class_names), description=description)
 
 
 # -- scikit-learn's bundled sets -------------------------------------------------
@@ -133,20 +96,8 @@ def _fingerprint(*arrays: np.ndarray) -> str:
     return digest.hexdigest()
 
 
-@DATASETS.register("digits", input_kind="image", target_kinds=("classification",))
-def digits(config: Any, *, target_kind: str = "classification") -> RawData:
-    """scikit-learn's bundled digits: 1,797 images of 8x8 pixels, 10 classes, no download.
-
-    The fastest real image set: a small CNN reaches ~97% accuracy in seconds
-    on a CPU, which makes it shendu's demo and test workhorse. Pixel values are
-    scaled from 0..16 to 0..255 so they are normalised like any other image.
-    No own splits: test and validation are carved from it (UCI optical
-    recognition of handwritten digits; Alpaydin & Kaynak, 1998).
-
-    Args:
-        config: the run's ``DataConfig`` (no option applies).
-        target_kind: must be "classification".
-    """
+def read_digits() -> RawData:
+    """scikit-learn's digits as 8x8 images, pixel values scaled from 0..16 to 0..255 (N, 1, 8, 8)."""
     bunch = sklearn_datasets.load_digits()
     images = torch.from_numpy((bunch.images * (255.0 / 16.0)).astype(np.float32)).unsqueeze(1)  # (N, 1, 8, 8)
     description = {"source": "digits", "path": None,
@@ -177,70 +128,49 @@ def _table(name: str, bunch: Any, config: Any, target_kind: str, target_names: l
     )
 
 
-@DATASETS.register("iris", input_kind="tabular", target_kinds=("classification",))
-def iris(config: Any, *, target_kind: str = "classification") -> RawData:
-    """Fisher's iris flowers: 150 samples, 4 measurements, 3 species; bundled with scikit-learn.
-
-    The smallest classic table: use it to check a tabular pipeline end to end
-    (Fisher, 1936, "The use of multiple measurements in taxonomic problems").
-
-    Args:
-        config: the run's ``DataConfig`` (features).
-        target_kind: must be "classification".
-    """
-    return _table("iris", sklearn_datasets.load_iris(), config, target_kind)
+BUNDLED_TABLES = {
+    "iris": (sklearn_datasets.load_iris, {}, None),
+    "wine": (sklearn_datasets.load_wine, {}, None),
+    "breast-cancer": (sklearn_datasets.load_breast_cancer, {}, None),
+    # The raw, unscaled version: shendu standardises features and target on the training split.
+    "diabetes": (sklearn_datasets.load_diabetes, {"scaled": False}, ["disease_progression"]),
+}
 
 
-@DATASETS.register("wine", input_kind="tabular", target_kinds=("classification",))
-def wine(config: Any, *, target_kind: str = "classification") -> RawData:
-    """Wine recognition: 178 wines, 13 chemical measurements, 3 cultivars; bundled with scikit-learn.
-
-    Features on very different scales (proline in the hundreds, hue near 1):
-    shows why standardisation matters (UCI wine data; Forina et al.).
-
-    Args:
-        config: the run's ``DataConfig`` (features).
-        target_kind: must be "classification".
-    """
-    return _table("wine", sklearn_datasets.load_wine(), config, target_kind)
-
-
-@DATASETS.register("breast-cancer", input_kind="tabular", target_kinds=("classification",))
-def breast_cancer(config: Any, *, target_kind: str = "classification") -> RawData:
-    """Wisconsin diagnostic breast cancer: 569 samples, 30 features, malignant vs. benign; bundled.
-
-    A binary classification table with mild class imbalance (212 / 357)
-    (Street, Wolberg & Mangasarian, 1993).
-
-    Args:
-        config: the run's ``DataConfig`` (features).
-        target_kind: must be "classification".
-    """
-    return _table("breast-cancer", sklearn_datasets.load_breast_cancer(), config, target_kind)
-
-
-@DATASETS.register("diabetes", input_kind="tabular", target_kinds=("regression",))
-def diabetes(config: Any, *, target_kind: str = "regression") -> RawData:
-    """Diabetes progression: 442 patients, 10 raw baseline measurements, one year-later target.
-
-    The classic small regression table (Efron et al., 2004, "Least angle
-    regression"). The raw, unscaled version is used; shendu standardises
-    features and the target ("disease_progression") on the training split.
-
-    Args:
-        config: the run's ``DataConfig`` (features).
-        target_kind: must be "regression".
-    """
-    bunch = sklearn_datasets.load_diabetes(scaled=False)
-    return _table("diabetes", bunch, config, target_kind, target_names=["disease_progression"])
+def read_bundled(name: str, config: Any, target_kind: str) -> RawData:
+    """One of scikit-learn's bundled sets (digits, iris, wine, breast-cancer, diabetes) as raw data."""
+    if name == "digits":
+        return read_digits()
+    loader, options, target_names = BUNDLED_TABLES[name]
+    return _table(name, loader(**options), config, target_kind, target_names=target_names)
 
 
 # -- resolving a source -------------------------------------------------------------
+def not_data_error(name: str, tags: Any) -> DataError | None:
+    """Why catalogue entry ``name`` cannot be loaded as data (an environment, or no task reads it yet), or None."""
+    if tags.get("environment"):
+        return DataError(
+            f"{name!r} is a reinforcement-learning environment (gymnasium id {tags['environment']}), not a dataset: "
+            "there are no files to load as data. Train on it with a reinforcement-learning task, which steps the "
+            "environment itself (see: shendu list tasks; shendu explain " + name + ")."
+        )
+    if tags.get("awaiting_task"):
+        return DataError(
+            f"No task reads dataset {name!r} yet: {tags['awaiting_task']} arrives in a later release. Its files can "
+            f"already be fetched and checked with shendu.data.catalog.locate({name!r}). Choose another dataset "
+            "(see: shendu list datasets)."
+        )
+    return None
+
+
 def resolve_source(config: Any) -> str:
     """``data.source`` if set, else inferred from ``data.path``."""
     if config.source:
         if config.source not in DATASETS:
             raise DATASETS.unknown(config.source)
+        problem = not_data_error(config.source, DATASETS.entry(config.source).tags)
+        if problem:
+            raise problem
         return config.source
     if not config.path:
         raise DataError(
@@ -251,23 +181,31 @@ def resolve_source(config: Any) -> str:
     if not path.exists():
         raise DataError(f"data.path {path} does not exist. Check the path.")
     if path.is_file():
-        if path.suffix.lower() == ".csv":
-            return "csv"
+        inferred = "csv" if path.suffix.lower() == ".csv" else infer_source(path)
+        if inferred in DATASETS:
+            return inferred
         raise DataError(
-            f"data.path {path} is a {path.suffix or 'extensionless'} file; expected a .csv file or a folder. "
+            f"data.path {path} is a {path.suffix or 'extensionless'} file shendu cannot identify; expected a "
+            ".csv, .tsv, .parquet, .jsonl, .npy / .npz, .arff, .svm / .libsvm (or one with a .query file beside "
+            "it) or .txt file (optionally .gz / .bz2), or a folder. "
             "Set data.source to name its format (see: shendu list datasets)."
         )
-    if find_mnist(str(path)):
+    if find_mnist(path):
         return "mnist"
+    inferred = infer_source(path)
+    if inferred in DATASETS:
+        return inferred
     if looks_like_image_folder(path):
         return "image-folder"
     found = sorted(p.name + ("/" if p.is_dir() else "") for p in path.iterdir())
     raise DataError(
         f"Cannot tell what data {path} holds: found {', '.join(found[:8]) or 'nothing'}"
-        f"{'...' if len(found) > 8 else ''}. Expected a .csv file, a folder with the four MNIST IDX files, "
-        "or a folder of class subfolders of images (optionally under train/, val/, test/). "
+        f"{'...' if len(found) > 8 else ''}. Expected a folder with the four MNIST IDX files, class subfolders "
+        "of images or .txt files (optionally under train/, val/, test/), aligned train.<lang> text files, or "
+        "train / val / test files of one format (train.csv, train.tsv, ...). "
         "Set data.source to name the dataset (see: shendu list datasets)."
     )
 
 
-__all__ = ["resolve_source", "read_idx", "find_mnist", "mnist_folders", "MNIST_FILES"]
+__all__ = ["resolve_source", "not_data_error", "read_idx", "find_mnist", "read_mnist_folder", "read_bundled",
+           "MNIST_FILES"]

@@ -122,7 +122,8 @@ class CrossEntropyLoss(nn.Module):
     Shapes: outputs (B, C) logits (or (B, C, d1, ...) for per-pixel classes);
     targets (B,) int64 class indices (or (B, d1, ...)). Targets of the same
     shape as the outputs and a float dtype are read as class probabilities
-    (soft labels, e.g. from mixup).
+    (soft labels, e.g. from mixup): loss_i = -sum_c w[c] * q_ic * log(softmax(z_i)[c]),
+    label smoothing still applies on top, and the mean is over samples.
 
     Reference: Goodfellow, Bengio & Courville, Deep Learning (2016), 6.2.2.3;
     Szegedy et al., "Rethinking the Inception Architecture", CVPR 2016 (label smoothing).

@@ -15,11 +15,22 @@ from torch import nn
 
 from shendu.errors import ConfigError, DataError, Problem
 from shendu.losses.classification import check_class_targets, weights_buffer, weights_on
-from shendu.losses.registry import LOSSES, MARGIN_AXIS, check_integer, check_number, check_reduction, margin_profile
+from shendu.losses.registry import (
+    LOSSES,
+    MARGIN_AXIS,
+    check_choice,
+    check_integer,
+    check_number,
+    check_reduction,
+    check_same_shape,
+    margin_profile,
+)
 
+FOCAL_MODES = ("auto", "binary", "multi-class")
 FOCAL_FORMULA = (
     "loss = -alpha_t * (1 - p_t)^gamma * log(p_t); binary: p = sigmoid(z), p_t = p if y = 1 else 1 - p, "
-    "alpha_t = alpha if y = 1 else 1 - alpha; multi-class: p_t = softmax(z)[y], alpha_t = alpha[y] (or alpha)"
+    "alpha_t = alpha if y = 1 else 1 - alpha; multi-class: p_t = softmax(z)[y], alpha_t = alpha[y] (or alpha); "
+    "class probabilities q: loss = -sum_c q_c * alpha_c * (1 - p_c)^gamma * log(p_c)"
 )
 
 
@@ -68,10 +79,14 @@ class FocalLoss(nn.Module):
     where y = 1 and 1 - alpha where y = 0. Multi-class: p_t = softmax(z)[y],
     alpha_t = alpha[y] for a list, or alpha for a number.
 
-    Shapes (chosen by them): binary when outputs and targets have the same
-    shape (logits (B,), (B, L) or masks; targets 0/1, read as floats);
-    multi-class when outputs are (B, C, ...) logits and targets (B, ...) int64
-    class indices.
+    Shapes (chosen by them with mode "auto"): binary when outputs and targets
+    have the same shape (logits (B,), (B, L) or masks; targets 0/1, read as
+    floats); multi-class when outputs are (B, C, ...) logits and targets
+    (B, ...) int64 class indices. Class probabilities of the outputs' shape
+    (soft labels from mixup or cutmix) have the binary shape, so they are read
+    as probabilities only with mode "multi-class": then
+    loss = -sum_c q_c * alpha_c * (1 - p_c)^gamma * log(p_c), which is the
+    formula above for one-hot q.
 
     Reference: T.-Y. Lin, P. Goyal, R. Girshick, K. He & P. Dollár, "Focal Loss
     for Dense Object Detection", ICCV 2017 (alpha = 0.25, gamma = 2 for detection).
@@ -85,6 +100,8 @@ class FocalLoss(nn.Module):
         ignore_index: multi-class targets equal to this are skipped; default -100.
         reduction: "mean" (default; over elements, or over the non-ignored samples),
             "sum" or "none".
+        mode: "auto" (default: chosen by the shapes, as above), "binary" (sigmoid, targets of the
+            outputs' shape) or "multi-class" (softmax over dim 1; class indices or class probabilities).
     """
 
     class_alpha: torch.Tensor | None
@@ -96,8 +113,10 @@ class FocalLoss(nn.Module):
         gamma: float = 2.0,
         ignore_index: int = -100,
         reduction: str = "mean",
+        mode: str = "auto",
     ):
         super().__init__()
+        self.mode = check_choice("focal", "mode", mode, FOCAL_MODES)
         alpha = _check_alpha(alpha)
         self.alpha = alpha if not isinstance(alpha, list) else None
         self.gamma = check_number("focal", "gamma", gamma, minimum=0.0, example="2.0")
@@ -107,7 +126,10 @@ class FocalLoss(nn.Module):
                              persistent=False)
 
     def forward(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        if outputs.shape == targets.shape:
+        if self.mode == "multi-class":
+            return self._multiclass(outputs, targets)
+        if self.mode == "binary" or outputs.shape == targets.shape:
+            check_same_shape("focal", outputs, targets)
             return self._binary(outputs, targets)
         if targets.is_floating_point():
             raise DataError(
@@ -137,7 +159,8 @@ class FocalLoss(nn.Module):
         return loss.sum() if self.reduction == "sum" else loss
 
     def _multiclass(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        check_class_targets("focal", outputs, targets, self.class_alpha)
+        if check_class_targets("focal", outputs, targets, self.class_alpha, allow_probabilities=True):
+            return self._class_probabilities(outputs, targets.to(outputs.dtype))
         valid = targets != self.ignore_index
         safe = torch.where(valid, targets, torch.zeros_like(targets))  # gather needs an index in range
         log_p_true = F.log_softmax(outputs, dim=1).gather(1, safe.unsqueeze(1)).squeeze(1)  # (B, ...)
@@ -152,6 +175,19 @@ class FocalLoss(nn.Module):
             return loss.sum() / valid.sum().clamp_min(1)
         return loss.sum() if self.reduction == "sum" else loss
 
+    def _class_probabilities(self, outputs: torch.Tensor, probabilities: torch.Tensor) -> torch.Tensor:
+        """Soft labels q (B, C, ...): loss = -sum_c q_c * alpha_c * (1 - p_c)^gamma * log(p_c)."""
+        log_p = F.log_softmax(outputs, dim=1)  # (B, C, ...)
+        terms = -probabilities * (1 - log_p.exp()) ** self.gamma * log_p
+        if self.class_alpha is not None:
+            terms = terms * weights_on(self.class_alpha, outputs).view(1, -1, *([1] * (outputs.dim() - 2)))
+        elif self.alpha is not None:
+            terms = terms * self.alpha
+        loss = terms.sum(dim=1)  # (B, ...)
+        if self.reduction == "mean":
+            return loss.mean()
+        return loss.sum() if self.reduction == "sum" else loss
+
     def extra_repr(self) -> str:
         alpha = self.class_alpha.tolist() if self.class_alpha is not None else self.alpha
-        return f"alpha={alpha}, gamma={self.gamma}, reduction={self.reduction!r}"
+        return f"alpha={alpha}, gamma={self.gamma}, reduction={self.reduction!r}, mode={self.mode!r}"

@@ -5,8 +5,8 @@ constructor (its docstring's "when to use it" paragraphs, its options with
 their defaults and Args descriptions). The picture depends on the kind:
 activations are drawn with their derivative, schedules as the learning rate
 over a run, optimizers as paths on 2-D test functions, losses along their
-profile axis, initializers as a histogram of one filled weight. Other kinds
-are explained in text only.
+profile axis, initializers as a histogram of one filled weight, augmentations
+as a before/after grid of a demo batch. Other kinds are explained in text only.
 
     explanation = shendu.explain("adam", out="plots")
     print(explanation.text); explanation.plot   # Path("plots/explain-adam.png")
@@ -230,6 +230,7 @@ def _plotter(kind: str) -> Callable[[Entry, Path], Any] | None:
         "optimizer": explain_plots.plot_optimizer,
         "loss": explain_plots.plot_loss,
         "initializer": explain_plots.plot_initializer,
+        "augmentation": explain_plots.plot_augmentation,
     }.get(kind)
 
 

@@ -292,3 +292,20 @@ def plot_initializer(entry: Entry, path: Path) -> Plot:
     axes.set_ylabel("count")
     axes.legend()
     return Plot(_save(figure, path), notes + ".")
+
+
+# -- augmentations ----------------------------------------------------------------------------------------
+def plot_augmentation(entry: Entry, path: Path) -> Plot:
+    """The augmentation on a demo batch: before (top row) and after three seeded draws.
+
+    Image ops show coloured digits, text ops sentences, series ops line
+    plots (see ``shendu.report.augmentation_plots``). Options come from the
+    tag ``explain_options`` (e.g. the synonym table of synonym-replacement).
+    """
+    from shendu.report.augmentation_plots import augmentation_figure
+
+    options = plot_options(entry)
+    figure, note = augmentation_figure(entry, options)
+    if options:
+        note += f" Options: {_options_note(options)}."
+    return Plot(_save(figure, path), note)

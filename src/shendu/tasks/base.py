@@ -17,10 +17,11 @@ from torch import nn
 
 from shendu.data import DATASETS, DataBundle, Preprocessing, Split, load_data, resolve_source
 from shendu.data.augmentation import build_augmentation
-from shendu.data.batching import BatchSampler, take
+from shendu.data.batching import evaluation_batches, sample_count
+from shendu.data.imbalance import loss_with_class_weights
 from shendu.engine.device import autocast, to_device
-from shendu.errors import DataError
-from shendu.losses import WeightedSumLoss, build_loss
+from shendu.errors import ConfigError, DataError, Problem
+from shendu.losses import FocalLoss, WeightedSumLoss, build_loss
 from shendu.metrics import build_metrics, confusion_matrix, default_monitor
 from shendu.models import build_model
 from shendu.tasks.registry import TASKS
@@ -75,8 +76,16 @@ class SupervisedTask:
         spec = spec if spec is not None else self.default_models[bundle.input_kind]
         return build_model(spec, tuple(bundle.input_shape), self.num_outputs(bundle))
 
-    def build_loss(self, spec: Any) -> nn.Module:
-        return build_loss(spec if spec is not None else self.default_loss)
+    def build_loss(self, spec: Any, class_weights: torch.Tensor | None = None) -> nn.Module:
+        """The loss from ``spec`` (default: the task's); ``class_weights`` (C,) go into its per-class option.
+
+        ``class_weights`` is ``DataBundle.class_weights`` (``data.imbalance.class_weights``):
+        cross-entropy / nll ``class_weights``, focal ``alpha``; other losses are an error.
+        """
+        spec = spec if spec is not None else self.default_loss
+        if class_weights is not None:
+            spec = loss_with_class_weights(spec, class_weights)
+        return build_loss(spec)
 
     def monitor(self) -> tuple[str, str]:
         """The validation metric that picks the best checkpoint, and its direction."""
@@ -84,17 +93,47 @@ class SupervisedTask:
         return f"val.{name}", mode
 
     # -- training -------------------------------------------------------------
-    def make_step(self, loss_fn: nn.Module, augment_specs: list | None = None) -> Callable:
-        """``step(model, (inputs, targets)) -> loss``, with batch augmentation when asked."""
-        augment = build_augmentation(augment_specs or [])
+    def make_step(self, loss_fn: nn.Module, augment_specs: list | None = None, num_classes: int | None = None, *,
+                  input_kind: str | None = None, normalization: Any = None) -> Callable:
+        """``step(model, (inputs, targets)) -> loss``, with batch augmentation when asked.
+
+        Mixing augmentations (mixup, cutmix) turn the class-index targets into
+        (B, C) class probabilities before the loss; they need ``num_classes``
+        and a classification task.
+
+        Args:
+            loss_fn: the loss, called as ``loss_fn(model(inputs), targets)``.
+            augment_specs: ``data.augment``: names, mappings or callables.
+            num_classes: the number of classes (``len(bundle.class_names)``); needed by mixing augmentations.
+            input_kind: the data's kind; when given, every augmentation must apply to it.
+            normalization: the images' normalisation (``bundle.preprocessing.normalization``), which
+                photometric augmentations need to work on pixel values.
+        """
+        augment = build_augmentation(augment_specs or [], input_kind=input_kind, normalization=normalization)
+        if augment is not None and augment.mixes_targets:
+            self._check_mixing(augment, loss_fn, num_classes)
 
         def step(model: nn.Module, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
             inputs, targets = batch
             if augment is not None:
-                inputs = augment(inputs)
+                inputs, targets = augment.apply(inputs, targets, num_classes)
             return loss_fn(model(inputs), targets)
 
         return step
+
+    def _check_mixing(self, augment: Any, loss_fn: nn.Module, num_classes: int | None) -> None:
+        """Mixing augmentations need class labels, the class count, and a loss that reads class probabilities."""
+        mixing = [name for name, mixes in zip(augment.names, augment.mixes) if mixes]
+        if self.target_kind != "classification":
+            raise ConfigError([Problem("data.augment", mixing, f"augmentations that keep the targets of a "
+                                       f"{self.target_kind} task", "mixup and cutmix mix class labels: remove them, "
+                                       "or use them with a classification task.")])
+        if num_classes is None:
+            raise ValueError(f"make_step: augmentations {mixing} mix class labels; pass num_classes=len(class_names).")
+        if isinstance(loss_fn, FocalLoss) and loss_fn.mode != "multi-class":
+            raise ConfigError([Problem("loss.mode", loss_fn.mode, "'multi-class' with data.augment " + str(mixing),
+                                       "Focal loss reads (B, C) float targets as binary labels unless told; set "
+                                       "loss: {name: focal, mode: multi-class} to read mixed class probabilities.")])
 
     # -- evaluation and prediction ------------------------------------------
     @torch.no_grad()
@@ -113,17 +152,17 @@ class SupervisedTask:
     @torch.no_grad()
     def evaluate(self, model: nn.Module, split: Split, loss_fn: nn.Module, bundle: DataBundle,
                  batch_size: int, device: torch.device, precision: str = "fp32") -> dict[str, Any]:
-        """Loss and metrics of ``model`` on ``split``; classification adds the confusion matrix."""
+        """Loss and metrics of ``model`` on ``split`` (in memory, or a streamed batch source);
+        classification adds the confusion matrix."""
         was_training = model.training
         model.eval()
         metrics = build_metrics(None, self.target_kind, num_classes=len(bundle.class_names or []) or None,
                                 num_outputs=len(bundle.target_names or []) or None).to(device)
         total = torch.zeros((), device=device, dtype=torch.float64)
         terms: dict[str, torch.Tensor] = {}  # a multi-task sum's unweighted terms, summed over samples
-        sampler = BatchSampler(len(split), batch_size, shuffle=False)
         matrix = None
-        for indices in sampler.batches(0):
-            inputs, targets = to_device(take((split.inputs, split.targets), indices), device)
+        for batch in evaluation_batches(split, batch_size):
+            inputs, targets = to_device(batch, device)
             with autocast(precision, device):
                 outputs = model(inputs).float()
             total += loss_fn(outputs, targets).double() * len(targets)
@@ -137,8 +176,9 @@ class SupervisedTask:
                 part = confusion_matrix(outputs, targets, len(bundle.class_names))
                 matrix = part if matrix is None else matrix + part
         model.train(was_training)
-        result = {"loss": float(total / len(split))}
-        result.update({f"loss.{name}": float(value / len(split)) for name, value in terms.items()})
+        num_samples = sample_count(split)
+        result = {"loss": float(total / num_samples)}
+        result.update({f"loss.{name}": float(value / num_samples) for name, value in terms.items()})
         result.update({name: float(value) for name, value in metrics.compute().items()})
         if matrix is not None:
             result["confusion_matrix"] = matrix.cpu().tolist()
