@@ -28,9 +28,8 @@ from shendu.config import (
 )
 from shendu.data import DATASETS, Preprocessing, Split
 from shendu.data.augmentation import AUGMENTATIONS
-from shendu.data.batching import TensorBatches
+from shendu.data.batching import TensorBatches, concatenate_splits, is_batch_source, sample_count
 from shendu.data.imbalance import ClassBalancedBatchSampler
-from shendu.data.batching import concatenate_splits, is_batch_source, sample_count
 from shendu.data.streaming import ShardStream
 from shendu.engine import Progress, Trainer, place, resolve_device, resolve_precision
 from shendu.errors import ConfigError, Problem

@@ -13,12 +13,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import torch
+from sklearn.utils.class_weight import compute_class_weight
 from torch import nn
 
 from shendu.config import DataConfig, TrainConfig
 from shendu.data.batching import concatenate_splits, sample_count
 from shendu.data.parquet_shards import ParquetShards
 from shendu.data.preprocessing import fit_preprocessing
+from shendu.data.resampling import ImbalanceWarning
 from shendu.data.shards import NpyShards, write_shards
 from shendu.data.splits import RawData, RawSplit, Split
 from shendu.data.stream_fit import fit_stream_preprocessing
@@ -109,7 +111,8 @@ def test_memory_is_the_buffer_not_the_dataset(tmp_path):
 
     row_bytes = 3 * 16 * 16
     small, large = peak(2000, "small"), peak(8000, "large")
-    bound = (256 + 4 * 64 + 2 * 32) * row_bytes + 64 * 1024  # buffer + chunk copies + a batch + bookkeeping
+    # The buffer, a few chunk-sized copies in flight and a batch; the data itself is 1.5 and 6 MB.
+    bound = (256 + 8 * 64 + 2 * 32) * row_bytes + 64 * 1024
     assert small < bound and large < bound, (small, large, bound)
     assert large < 1.25 * small
 
@@ -247,11 +250,14 @@ def test_parquet_row_groups_are_the_shards(tmp_path):
     labels = torch.cat([y for _, y in raw.batches(0)]).numpy()
     assert len(rows) == shards.num_rows == sample_count(bundle.train)
     # Every streamed row is a row of the files, once, with its own label.
-    keys = {(round(h, 9) if h == h else None, c): k for h, c, k in every[["height", "count", "kind"]].itertuples(index=False)}
-    seen = [(round(h, 9) if h == h else None, int(c)) for h, c in rows]
+    def key(height: float, count: float) -> tuple:
+        return (None if np.isnan(height) else round(height, 9), int(count))
+
+    keys = {key(h, c): k for h, c, k in every[["height", "count", "kind"]].itertuples(index=False)}
+    seen = [key(h, c) for h, c in rows]
     assert len(set(seen)) == len(seen)
     assert [keys[s] for s in seen] == [bundle.class_names[i] for i in labels]
-    inputs, targets = next(iter(bundle.train.batches(0)))
+    inputs, _ = next(iter(bundle.train.batches(0)))
     assert inputs.dtype == torch.float32 and inputs.shape[1] == 2 and not torch.isnan(inputs).any()
 
 
@@ -280,6 +286,19 @@ def test_load_stream_holds_out_whole_shards_with_the_seed(tmp_path):
     assert other.test.shards.shard_numbers != bundle.test.shards.shard_numbers
     expected_counts = np.bincount([i % 5 for i in ids["train"]], minlength=5).tolist()
     assert bundle.description["class_counts"]["train"] == dict(zip("abcde", expected_counts))
+
+
+def test_streamed_class_weights_match_scikit_learn_and_imbalance_warns(tmp_path):
+    labels = np.array([0] * 400 + [1] * 60 + [2] * 140)
+    images = np.zeros((600, 1, 4, 4), dtype=np.uint8)
+    for name in ("train", "val", "test"):
+        image_shards(tmp_path / "data" / name, images, labels, 100, class_names=list("abc"))
+    config = DataConfig(path=str(tmp_path / "data"), stream=True, imbalance={"class_weights": True})
+    with pytest.warns(ImbalanceWarning, match="ratio 6.7"):
+        bundle = load_stream(config, target_kind="classification", seed=0)
+    expected = compute_class_weight("balanced", classes=np.arange(3), y=labels)
+    np.testing.assert_allclose(bundle.class_weights.numpy(), expected, rtol=1e-6)
+    assert bundle.description["imbalance"]["counts"] == {"a": 400, "b": 60, "c": 140}
 
 
 def test_evaluate_on_a_streamed_split_equals_evaluate_in_memory(tmp_path):

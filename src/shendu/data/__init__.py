@@ -21,12 +21,21 @@ from shendu.data.preprocessing import (
     fit_preprocessing,
 )
 from shendu.data.loading import DataBundle, load_data
+from shendu.data.parquet_shards import ParquetShards
+from shendu.data.shards import NpyShards, write_shards
+from shendu.data.stream_loading import load_stream
+from shendu.data.streaming import ShardStream
 from shendu.data.sources import resolve_source
 from shendu.data.folds import fold_plan
 from shendu.data.splits import RawData, RawSplit, Split, SplitPlan
 from shendu.data.tabular import TabularEncoding
 
 __all__ = [
+    "write_shards",
+    "NpyShards",
+    "ParquetShards",
+    "ShardStream",
+    "load_stream",
     "DATASETS",
     "AUGMENTATIONS",
     "load_data",

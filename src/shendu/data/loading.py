@@ -30,7 +30,9 @@ class DataBundle:
     """The three preprocessed splits of a dataset and what they mean.
 
     Args:
-        train, val, test: the splits (test is None only for sources without one).
+        train, val, test: the splits (test is None only for sources without one); with
+            ``data.stream`` they are ``ShardStream`` batch sources read from disk, so
+            count a split's samples with ``shendu.data.batching.sample_count(split)``.
         input_kind: "image" or "tabular".
         input_shape: per-sample input shape, (C, H, W) or (F,).
         class_names: classification: the name of each class index.
@@ -111,6 +113,10 @@ def load_data(config: Any, *, target_kind: str, seed: int, preprocessing: Prepro
         preprocessing: a run's stored preprocessing: applied instead of fitting a
             new one (evaluating on new data); class names must be among its own.
     """
+    if config.stream:  # data larger than memory: bounded-memory streams from shards / Parquet
+        from shendu.data.stream_loading import load_stream  # it imports DataBundle from this module
+
+        return load_stream(config, target_kind=target_kind, seed=seed, preprocessing=preprocessing)
     name = resolve_source(config)
     config = with_hints(config, name)  # catalogue datasets: target / split=time / time_column unless the user set them
     _check_target_kind(name, target_kind)

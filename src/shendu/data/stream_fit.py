@@ -84,7 +84,7 @@ class ImageMoments:
         self.count += images.shape[0] * images.shape[2] * images.shape[3]
         for channel in range(images.shape[1]):
             # One channel copied out of the (read-only, memory-mapped) chunk: contiguous and writable for torch.
-            values = torch.from_numpy(np.ascontiguousarray(images[:, channel]).reshape(-1))
+            values = torch.from_numpy(np.array(images[:, channel]).reshape(-1))
             if values.dtype == torch.uint8:
                 self.histogram[channel] += torch.bincount(values, minlength=256)
             else:

@@ -22,7 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
+from shendu.data.imbalance import detect_imbalance
 from shendu.data.loading import DataBundle
 from shendu.data.parquet_shards import ParquetShards, parquet_files
 from shendu.data.preprocessing import preprocessing_options
@@ -167,6 +169,47 @@ def _size(num_bytes: int) -> str:
     return f"{num_bytes / 2**20:.1f} MiB" if num_bytes >= 2**20 else f"{num_bytes / 2**10:.1f} KiB"
 
 
+def _imbalance(config: Any, counts: np.ndarray, names: list[str]) -> tuple[dict[str, Any], torch.Tensor | None]:
+    """Imbalance record of the training counts, and class weights when ``data.imbalance.class_weights``."""
+    record = detect_imbalance(counts, names, config.warn_ratio,
+                              "data.imbalance.class_weights=true" if config.class_weights else None)
+    if not config.class_weights:
+        return record, None
+    empty = [name for name, count in zip(names, counts) if count == 0]
+    if empty:
+        raise DataError(f"data.imbalance.class_weights=true needs every class in the training split; class(es) "
+                        f"{', '.join(map(repr, empty))} have no training sample, so N/(C*n_i) is infinite.")
+    # balanced_class_weights' formula, from counts: the streamed targets are never held at once.
+    weights = torch.tensor(counts.sum() / (len(counts) * counts), dtype=torch.float32)
+    record["class_weights"] = dict(zip(names, weights.tolist()))
+    record["class_weights_from"] = "the training counts of the streamed preprocessing pass"
+    return record, weights
+
+
+def _describe(facts: dict[str, Any], config: Any, parts: dict[str, Any], streams: dict[str, Any],
+              preprocessing: Any, train_counts: np.ndarray | None) -> torch.Tensor | None:
+    """Add samples, class counts, imbalance, memory and fingerprints to ``facts``; return class weights."""
+    facts["samples"] = {name: stream.num_samples for name, stream in streams.items() if stream is not None}
+    class_weights = None
+    if preprocessing.target_kind == "classification":
+        names = preprocessing.class_names
+        if train_counts is not None:
+            facts["imbalance"], class_weights = _imbalance(config.imbalance, np.asarray(train_counts), names)
+        counts = {"train": [int(c) for c in train_counts] if train_counts is not None
+                  else _class_counts(parts["train"], len(names))}
+        counts.update({name: _class_counts(parts[name], len(names)) for name in ("val", "test") if name in parts})
+        facts["class_counts"] = {split: dict(zip(names, values)) for split, values in counts.items()}
+    row_bytes, largest = int(parts["train"].row_bytes), int(parts["train"].rows.max())
+    facts["streaming"] = {
+        "shards": {name: len(part.rows) for name, part in parts.items()},
+        "shuffle_buffer": streams["train"].capacity,
+        "memory": f"shuffle buffer {_size(streams['train'].capacity * row_bytes)} + one shard "
+                  f"<= {_size(largest * row_bytes)} of stored inputs",
+    }
+    facts["fingerprints"] = {name: part.fingerprint() for name, part in parts.items()}
+    return class_weights
+
+
 def load_stream(config: Any, *, target_kind: str, seed: int, preprocessing: Any = None) -> DataBundle:
     """Open a shard folder or Parquet data as streamed train / val / test splits.
 
@@ -183,11 +226,20 @@ def load_stream(config: Any, *, target_kind: str, seed: int, preprocessing: Any 
         preprocessing: a run's stored preprocessing, applied instead of fitting one.
     """
     problems = _unsupported(config)
+    if target_kind == "regression" and config.imbalance.class_weights:
+        problems.append(Problem("data.imbalance.class_weights", True, "false for regression targets",
+                                "Set data.imbalance.class_weights=false, or use a classification task."))
     if problems:
         raise ConfigError(problems)
     parts, kind = open_splits(config, target_kind, preprocessing.class_names if preprocessing is not None else None)
     _check_kinds(parts["train"], target_kind)
-    origins = hold_out(parts, val_fraction=config.val_fraction, test_fraction=config.test_fraction, seed=seed)
+    try:
+        origins = hold_out(parts, val_fraction=config.val_fraction, test_fraction=config.test_fraction, seed=seed)
+    except DataError:
+        if preprocessing is None:
+            raise
+        # New data for a trained run, too small to hold shards out: every row is read by --split all.
+        origins = {"train": "all of the data (too few shards to hold out val / test; evaluate with split=all)"}
     facts: dict[str, Any] = {"source": kind, "path": str(Path(config.path).expanduser().resolve()),
                              "target_kind": target_kind, "seed": seed}
     if preprocessing is None:
@@ -205,28 +257,16 @@ def load_stream(config: Any, *, target_kind: str, seed: int, preprocessing: Any 
         "train": ShardStream(parts["train"], preprocessing, shuffle=True, seed=seed, shuffle_buffer=config.shuffle_buffer,
                              name="the train split"),
         **{name: ShardStream(parts[name], preprocessing, batch_size=EVAL_BATCH_SIZE, shuffle=False,
-                             name=f"the {name} split") for name in ("val", "test")},
+                             name=f"the {name} split") if name in parts else None for name in ("val", "test")},
     }
-    facts["samples"] = {name: stream.num_samples for name, stream in streams.items()}
+    facts["preprocessing_options"] = preprocessing.summary()
     facts["splits"] = origins
-    if target_kind == "classification":
-        names = preprocessing.class_names
-        counts = {"train": list(map(int, train_counts)) if train_counts is not None else _class_counts(parts["train"], len(names))}
-        counts.update({name: _class_counts(parts[name], len(names)) for name in ("val", "test")})
-        facts["class_counts"] = {split: dict(zip(names, values)) for split, values in counts.items()}
-    row_bytes, largest = int(parts["train"].row_bytes), int(parts["train"].rows.max())
-    facts["streaming"] = {
-        "shards": {name: len(part.rows) for name, part in parts.items()},
-        "shuffle_buffer": streams["train"].capacity,
-        "memory": f"shuffle buffer {_size(streams['train'].capacity * row_bytes)} + one shard "
-                  f"<= {_size(largest * row_bytes)} of stored inputs",
-    }
-    facts["fingerprints"] = {name: part.fingerprint() for name, part in parts.items()}
+    class_weights = _describe(facts, config, parts, streams, preprocessing, train_counts)
     return DataBundle(
         train=streams["train"], val=streams["val"], test=streams["test"], input_kind=preprocessing.input_kind,
         input_shape=tuple(preprocessing.input_shape), class_names=preprocessing.class_names,
         target_names=preprocessing.target_names, feature_names=preprocessing.feature_names,
-        preprocessing=preprocessing, description=facts,
+        preprocessing=preprocessing, description=facts, class_weights=class_weights,
     )
 
 

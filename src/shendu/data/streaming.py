@@ -162,48 +162,24 @@ class ShardStream:
     def _pieces(self, epoch: int, first: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Emitted (inputs, targets) arrays of ``epoch`` from emitted-sample position ``first`` on."""
         events = self._events(epoch)
-        held_ids = np.empty(self.capacity, dtype=np.int64)
-        filled, emitted, resume_event = 0, 0, None
-        for event in events:  # replay the buffer on indices up to the event that emits sample `first`
-            if emitted == first or emitted + event.num_outputs > first:
-                resume_event = event
-                break
-            ids = self.shards.offsets[max(event.shard, 0)] + event.rows
-            filled = _apply(event, ids, held_ids, filled, None)
-            emitted += event.num_outputs
+        resume_event, held_ids, emitted = _replay(events, first, self.capacity, self.shards.offsets)
         if resume_event is None:
             return
-        held_inputs = held_targets = None
-        if filled:  # resuming: read the samples the buffer holds at this point, and only those
-            inputs, targets = self._read_rows(held_ids[:filled])
-            held_inputs = np.empty((self.capacity, *inputs.shape[1:]), dtype=inputs.dtype)
-            held_targets = np.empty((self.capacity, *targets.shape[1:]), dtype=targets.dtype)
-            held_inputs[:filled], held_targets[:filled] = inputs, targets
-            del inputs, targets
+        buffer = _Buffer(self.capacity)
+        if len(held_ids):  # resuming: read the samples the buffer holds at this point, and only those
+            buffer.load(*self._read_rows(held_ids))
         skip, window, window_shard = first - emitted, None, -1
         try:
             for event in _chain(resume_event, events):
-                if event.shard != window_shard and len(event.rows):
-                    if window is not None:
-                        window.close()
-                    window, window_shard = self.shards.open(event.shard), event.shard
+                inputs = targets = None
                 if len(event.rows):
+                    if event.shard != window_shard:  # events of one shard are consecutive: one window at a time
+                        if window is not None:
+                            window.close()
+                        window, window_shard = self.shards.open(event.shard), event.shard
                     inputs, targets = window.take(event.rows)
                     self.rows_read += len(event.rows)
-                if event.slots is None:
-                    piece = (inputs, targets)
-                else:
-                    if held_inputs is None:  # first rows of the epoch: allocate the buffer
-                        held_inputs = np.empty((self.capacity, *inputs.shape[1:]), dtype=inputs.dtype)
-                        held_targets = np.empty((self.capacity, *targets.shape[1:]), dtype=targets.dtype)
-                    fill = event.fill
-                    if fill:
-                        held_inputs[filled:filled + fill], held_targets[filled:filled + fill] = inputs[:fill], targets[:fill]
-                        filled += fill
-                    piece = (held_inputs[event.slots], held_targets[event.slots])
-                    refill = event.slots[: len(event.rows) - fill]
-                    if len(refill):
-                        held_inputs[refill], held_targets[refill] = inputs[fill:], targets[fill:]
+                piece = (inputs, targets) if event.slots is None else buffer.exchange(event, inputs, targets)
                 if skip:
                     piece, skip = (piece[0][skip:], piece[1][skip:]), max(skip - len(piece[0]), 0)
                 if len(piece[0]):
@@ -243,11 +219,60 @@ class ShardStream:
             raw: Any = torch.from_numpy(inputs)
         else:
             raw = pd.DataFrame(inputs, columns=self.shards.feature_names)
-        return self.preprocessing.transform_inputs(raw, self.name), self.preprocessing.encode_targets(targets)
+        return self.preprocessing.transform_inputs(raw, self.name), self.preprocessing.encode_targets(targets, None, self.name)
 
     def __repr__(self) -> str:
         return (f"ShardStream({self.name}: {self.num_samples} samples in {len(self.shards.rows)} shards, "
                 f"batch {self.batch_size}, {'shuffled, buffer ' + str(self.capacity) if self.shuffle else 'in order'})")
+
+
+class _Buffer:
+    """The shuffle buffer's samples: ``capacity`` slots, allocated with the first rows, ``filled`` in use."""
+
+    def __init__(self, capacity: int):
+        self.capacity, self.filled = capacity, 0
+        self.inputs: np.ndarray | None = None
+        self.targets: np.ndarray | None = None
+
+    def _allocate(self, inputs: np.ndarray, targets: np.ndarray) -> None:
+        self.inputs = np.empty((self.capacity, *inputs.shape[1:]), dtype=inputs.dtype)
+        self.targets = np.empty((self.capacity, *targets.shape[1:]), dtype=targets.dtype)
+
+    def load(self, inputs: np.ndarray, targets: np.ndarray) -> None:
+        """Fill the first slots with the samples a resumed epoch's buffer holds."""
+        self._allocate(inputs, targets)
+        self.inputs[:len(inputs)], self.targets[:len(inputs)] = inputs, targets
+        self.filled = len(inputs)
+
+    def exchange(self, event: _Event, inputs: np.ndarray | None, targets: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """Put the event's rows in, return the samples of the slots it empties (copies)."""
+        if self.inputs is None:
+            self._allocate(inputs, targets)
+        fill, filled = event.fill, self.filled
+        if fill:
+            self.inputs[filled:filled + fill], self.targets[filled:filled + fill] = inputs[:fill], targets[:fill]
+            self.filled += fill
+        piece = (self.inputs[event.slots], self.targets[event.slots])
+        refill = event.slots[: len(event.rows) - fill]
+        if len(refill):
+            self.inputs[refill], self.targets[refill] = inputs[fill:], targets[fill:]
+        return piece
+
+
+def _replay(events: Iterator[_Event], first: int, capacity: int, offsets: np.ndarray) -> tuple[_Event | None, np.ndarray, int]:
+    """Advance the plan on row numbers only, up to the event that emits sample ``first``.
+
+    Returns that event (None if the epoch emits fewer samples), the global row
+    numbers the buffer holds just before it, and the samples emitted before it.
+    """
+    held = np.empty(capacity, dtype=np.int64)
+    filled = emitted = 0
+    for event in events:
+        if emitted == first or emitted + event.num_outputs > first:
+            return event, held[:filled], emitted
+        filled = _apply(event, offsets[max(event.shard, 0)] + event.rows, held, filled, None)
+        emitted += event.num_outputs
+    return None, held[:0], emitted
 
 
 def _apply(event: _Event, ids: np.ndarray, held: np.ndarray, filled: int, emitted: list | None) -> int:

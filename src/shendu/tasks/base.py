@@ -48,9 +48,10 @@ class SupervisedTask:
     # -- data and components ------------------------------------------------
     def load_data(self, data_config, seed: int, preprocessing=None) -> DataBundle:
         # A source whose input kind is known up front is checked before anything is read.
-        declared = DATASETS.entry(resolve_source(data_config)).tags.get("input_kind")
-        if isinstance(declared, str) and declared not in self.input_kinds:
-            self._wrong_input_kind(declared, resolve_source(data_config))
+        if not data_config.stream:
+            declared = DATASETS.entry(resolve_source(data_config)).tags.get("input_kind")
+            if isinstance(declared, str) and declared not in self.input_kinds:
+                self._wrong_input_kind(declared, resolve_source(data_config))
         bundle = load_data(data_config, target_kind=self.target_kind, seed=seed, preprocessing=preprocessing)
         if bundle.input_kind not in self.input_kinds:
             self._wrong_input_kind(bundle.input_kind, bundle.description.get("source"))
