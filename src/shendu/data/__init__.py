@@ -28,7 +28,7 @@ from shendu.data.streaming import ShardStream
 from shendu.data.sources import resolve_source
 from shendu.data.folds import fold_plan
 from shendu.data.splits import RawData, RawSplit, Split, SplitPlan
-from shendu.data.tabular import TabularEncoding
+from shendu.data.encoding import TabularEncoding
 
 __all__ = [
     "write_shards",

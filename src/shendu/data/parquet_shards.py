@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from shendu.data.shards import ShardWindow
-from shendu.data.tabular import category_string
+from shendu.data.encoding import category_string
 from shendu.errors import DataError
 
 

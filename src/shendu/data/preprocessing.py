@@ -45,7 +45,7 @@ from shendu.data.scaling import (
     TargetStandardization,
 )
 from shendu.data.splits import RawData, RawSplit
-from shendu.data.tabular import MISSING_CATEGORY, TabularEncoding, frame_from_inputs
+from shendu.data.encoding import MISSING_CATEGORY, TabularEncoding, frame_from_inputs
 from shendu.errors import ConfigError, DataError, Problem
 
 FORMAT_VERSION = 2  # 2: scaling / target_transform / categorical_encoding / missing options; 1 still loads

@@ -23,7 +23,7 @@ import torch
 
 from shendu.data import scaling
 from shendu.data.preprocessing import Preprocessing
-from shendu.data.tabular import TabularEncoding
+from shendu.data.encoding import TabularEncoding
 from shendu.errors import DataError
 
 CHUNK_ROWS = 4096
