@@ -21,7 +21,7 @@ from sklearn.model_selection import train_test_split
 
 import shendu
 
-pytestmark = pytest.mark.learning
+pytestmark = [pytest.mark.learning, pytest.mark.filterwarnings("ignore::shendu.data.imbalance.ImbalanceWarning")]  # expected; asserted in summary.json
 
 MINORITY = 3
 KEEP_FRACTION = 0.05

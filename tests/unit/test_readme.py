@@ -25,3 +25,14 @@ def test_every_registered_component_appears_in_readme():
     missing = [f"{plural}: {name}" for plural, registry in registries().items() for name in registry.names()
                if f"`{name}`" not in text]
     assert not missing, f"not in README: {missing}"
+
+
+def test_every_yaml_example_in_readme_is_a_valid_config():
+    from shendu.api import resolve_config
+    from shendu.config import load_yaml
+
+    blocks = [part.split("```", 1)[0] for part in README.read_text().split("```yaml\n")[1:]]
+    assert blocks, "README should show at least one YAML config"
+    for block in blocks:
+        config = load_yaml(block)
+        resolve_config({"task": "tabular-classification", "data": {"source": "iris"}, **config})  # fragments: defaults filled in
