@@ -36,7 +36,7 @@ from shendu.errors import ConfigError, Problem
 from shendu.losses import LOSSES, loss_problems
 from shendu.metrics import METRICS, higher_is_better
 from shendu.models import BUILD_OPTIONS as MODEL_BUILD_OPTIONS
-from shendu.models import MODELS, build_model
+from shendu.models import MODELS
 from shendu.nn import ACTIVATIONS, INITIALIZERS, REGULARIZERS, init_problems, regularizer_problems
 from shendu.optim import BUILD_OPTIONS, OPTIMIZERS, SCHEDULES, build_optimizer, build_schedule
 from shendu.report.plots import plot_confusion_matrix, plot_history
@@ -194,8 +194,7 @@ def load(path: str | Path, checkpoint: str = "best", device: str = "cpu") -> Run
     config = load_config(run_dir.config_path)
     preprocessing = Preprocessing.from_dict(run_dir.read_json("data.json")["preprocessing"])
     task = TASKS.get(config.task)
-    spec = config.model if config.model is not None else task.default_models[preprocessing.input_kind]
-    model = build_model(spec, tuple(preprocessing.input_shape), task.num_outputs(preprocessing))
+    model = task.build_model(config.model, preprocessing)
     which = checkpoint if run_dir.checkpoint(checkpoint).exists() else "last"
     state, _, _ = load_checkpoint(run_dir.checkpoint(which))
     model.load_state_dict(state)

@@ -80,3 +80,31 @@ def test_config_problems_cover_loss_sums_regularizers_and_model_init():
     valid = {"task": "tabular-classification", "data": {"source": "iris"},
              "model": {"name": "mlp", "init": {"default": "he-normal", "linear": {"name": "normal", "std": 0.02}}}}
     assert shendu.validate(valid).model["init"]["default"] == "he-normal"
+
+
+def test_index_encoded_categories_are_embedded_and_reloaded(tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    from shendu.models.mlp import CategoricalEmbedding, embedding_size
+
+    rng = np.random.default_rng(0)
+    cities = [f"city{i}" for i in range(30)]
+    frame = pd.DataFrame({"x": rng.normal(size=300), "city": rng.choice(cities, 300)})
+    frame["y"] = (frame["city"].str[4:].astype(int) % 2).astype(int)  # the label lives in the category
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    run = shendu.train(task="tabular-classification", output_dir=tmp_path / "runs", progress="none",
+                       data={"path": str(tmp_path / "t.csv"), "target": "y", "categorical_encoding": "index"},
+                       model={"name": "mlp", "hidden_sizes": [16]}, train={"epochs": 30, "batch_size": 32},
+                       optimizer={"name": "adam", "lr": 0.01})
+    embedding = run.model.embedding
+    assert isinstance(embedding, CategoricalEmbedding) and len(embedding.embeddings) == 1
+    cardinality = run.preprocessing.categorical_cardinalities[1]
+    assert cardinality == 31 and embedding.embeddings[0].embedding_dim == embedding_size(31) == 16
+    assert run.summary["metrics"]["test"]["accuracy"] > 0.9  # only an embedding of the code can separate the classes
+    loaded = shendu.load(run.path)
+    rows = pd.concat([frame.drop(columns="y").head(20), pd.DataFrame({"x": [0.0], "city": ["city-never-seen"]})])
+    with pytest.warns(UserWarning, match="not seen in training"):
+        predictions, again = loaded.predict(rows), run.predict(rows)
+    assert predictions == again  # the reloaded run rebuilds the same embedding from data.json
+    assert len(predictions) == 21  # an unseen category is code 0, not an error

@@ -36,6 +36,41 @@ def dense_block(
     return nn.Sequential(*layers)
 
 
+def embedding_size(cardinality: int) -> int:
+    """Width of a categorical embedding: min(50, (K + 1) // 2), the fast.ai course's rule of thumb."""
+    return max(1, min(50, (cardinality + 1) // 2))
+
+
+class CategoricalEmbedding(nn.Module):
+    """Replace index-coded categorical columns by learned embedding vectors; pass the others through.
+
+    Use it for categorical features with many values (``data.categorical_encoding:
+    index``): one-hot would add a column per category, an embedding learns a short
+    dense vector per category instead (Guo & Berkhahn 2016, "Entity embeddings of
+    categorical variables"). Code 0 is the unseen / missing category.
+
+    Args:
+        in_features: columns of the encoded feature matrix.
+        cardinalities: {column position: K + 1} for each index-coded column.
+    """
+
+    def __init__(self, in_features: int, cardinalities: dict[int, int]):
+        super().__init__()
+        positions = sorted(int(p) for p in cardinalities)
+        self.register_buffer("code_positions", torch.tensor(positions, dtype=torch.long), persistent=False)
+        numeric = [i for i in range(in_features) if i not in set(positions)]
+        self.register_buffer("numeric_positions", torch.tensor(numeric, dtype=torch.long), persistent=False)
+        sizes = {p: int(cardinalities[p] if p in cardinalities else cardinalities[str(p)]) for p in positions}
+        self.embeddings = nn.ModuleList(nn.Embedding(sizes[p], embedding_size(sizes[p])) for p in positions)
+        self.out_features = len(numeric) + sum(e.embedding_dim for e in self.embeddings)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        codes = x.index_select(1, self.code_positions).round().long()  # (B, K) category codes stored as floats
+        parts = [x.index_select(1, self.numeric_positions)]  # (B, F - K)
+        parts += [embedding(codes[:, i]) for i, embedding in enumerate(self.embeddings)]  # K x (B, d_k)
+        return torch.cat(parts, dim=1)  # (B, F - K + sum d_k)
+
+
 class MultiLayerPerceptron(nn.Module):
     """Flatten, a stack of dense blocks, then a linear head to ``num_outputs``.
 
@@ -47,6 +82,8 @@ class MultiLayerPerceptron(nn.Module):
         batch_norm: insert BatchNorm1d after each hidden linear layer.
         dropout: dropout probability after each hidden activation.
         layer_norm: insert LayerNorm after each hidden linear layer instead.
+        embeddings: {column position: cardinality} of index-coded categorical
+            columns, embedded by :class:`CategoricalEmbedding` before the first layer.
     """
 
     def __init__(
@@ -58,9 +95,13 @@ class MultiLayerPerceptron(nn.Module):
         batch_norm: bool = False,
         dropout: float = 0.0,
         layer_norm: bool = False,
+        embeddings: dict[int, int] | None = None,
     ):
         super().__init__()
         self.flatten = nn.Flatten()
+        self.embedding = CategoricalEmbedding(in_features, embeddings) if embeddings else None
+        if self.embedding is not None:
+            in_features = self.embedding.out_features
         widths = [in_features, *hidden_sizes]
         self.hidden = nn.Sequential(
             *(dense_block(a, b, activation, batch_norm, dropout, layer_norm) for a, b in zip(widths, widths[1:]))
@@ -69,6 +110,8 @@ class MultiLayerPerceptron(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.flatten(x)  # (B, F)
+        if self.embedding is not None:
+            x = self.embedding(x)  # (B, F') numeric columns + embedded categories
         return self.head(self.hidden(x))  # (B, num_outputs)
 
 
@@ -103,6 +146,7 @@ def perceptron(input_shape: tuple[int, ...], num_outputs: int) -> nn.Module:
     formula="h_k = dropout(act(BN(W_k h_{k-1} + b_k))); y = W_out h_K + b_out",
     reference="Rumelhart, Hinton & Williams 1986, Learning representations by back-propagating errors",
     inputs=_INPUTS,
+    categorical_embeddings=True,
 )
 def mlp(
     input_shape: tuple[int, ...],
@@ -112,6 +156,7 @@ def mlp(
     batch_norm: bool = False,
     dropout: float = 0.0,
     layer_norm: bool = False,
+    embeddings: dict[int, int] | None = None,
 ) -> nn.Module:
     """Multi-layer perceptron: fully connected hidden layers with a non-linearity between them.
 
@@ -132,6 +177,10 @@ def mlp(
         dropout: dropout probability after each hidden activation, in [0, 1).
         layer_norm: LayerNorm after each hidden linear layer (per-sample
             statistics: independent of the batch size; not with batch_norm).
+        embeddings: {column position: cardinality} of categorical columns coded
+            as indices (``data.categorical_encoding: index``), each embedded in
+            min(50, (K+1)//2) dimensions. Tasks fill it in from the run's
+            preprocessing; there is no need to set it by hand.
     """
     shape = check_model_inputs("mlp", input_shape, num_outputs, _INPUTS)
     if hidden_sizes is None:
@@ -148,5 +197,22 @@ def mlp(
         batch_norm=boolean("mlp", "batch_norm", batch_norm),
         dropout=probability("mlp", "dropout", dropout),
         layer_norm=boolean("mlp", "layer_norm", layer_norm),
+        embeddings=_embedding_positions(embeddings, math.prod(shape)),
     )
     return initialize(model, "auto", activation=activation)
+
+
+def _embedding_positions(embeddings: Any, in_features: int) -> dict[int, int] | None:
+    if not embeddings:
+        return None
+    if not isinstance(embeddings, dict):
+        raise option_error("mlp", "embeddings", embeddings, "a mapping {column position: cardinality}",
+                           "Leave it unset: tasks fill it in from data.categorical_encoding=index.")
+    checked = {}
+    for position, cardinality in embeddings.items():
+        if not str(position).isdigit() or int(position) >= in_features or not isinstance(cardinality, int) or cardinality < 1:
+            raise option_error("mlp", "embeddings", embeddings,
+                               f"column positions below {in_features} mapped to positive cardinalities",
+                               "Leave it unset: tasks fill it in from data.categorical_encoding=index.")
+        checked[int(position)] = cardinality
+    return checked

@@ -8,7 +8,7 @@ or loop but keep the same ``prepare``/``evaluate``/``predict`` surface.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +23,7 @@ from shendu.engine.device import autocast, to_device
 from shendu.errors import ConfigError, DataError, Problem
 from shendu.losses import FocalLoss, WeightedSumLoss, build_loss
 from shendu.metrics import build_metrics, confusion_matrix, default_monitor
-from shendu.models import build_model
+from shendu.models import MODELS, build_model
 from shendu.tasks.registry import TASKS
 
 
@@ -73,9 +73,20 @@ class SupervisedTask:
             return len(data.class_names)
         return len(data.target_names)
 
-    def build_model(self, spec: Any, bundle: DataBundle) -> nn.Module:
-        spec = spec if spec is not None else self.default_models[bundle.input_kind]
-        return build_model(spec, tuple(bundle.input_shape), self.num_outputs(bundle))
+    def build_model(self, spec: Any, data: DataBundle | Preprocessing) -> nn.Module:
+        """The model for ``data`` (a bundle, or a run's stored preprocessing when loading it).
+
+        Index-coded categorical columns (``data.categorical_encoding: index``) are
+        handed to models that embed them (registry tag ``categorical_embeddings``).
+        """
+        spec = spec if spec is not None else self.default_models[data.input_kind]
+        preprocessing = data.preprocessing if isinstance(data, DataBundle) else data
+        cardinalities = preprocessing.categorical_cardinalities if preprocessing.input_kind == "tabular" else {}
+        if cardinalities and isinstance(spec, (str, Mapping)):
+            name, options = MODELS.split_spec(spec)
+            if MODELS.entry(name).tags.get("categorical_embeddings"):
+                spec = {"name": name, **options, "embeddings": dict(cardinalities)}
+        return build_model(spec, tuple(data.input_shape), self.num_outputs(data))
 
     def build_loss(self, spec: Any, class_weights: torch.Tensor | None = None) -> nn.Module:
         """The loss from ``spec`` (default: the task's); ``class_weights`` (C,) go into its per-class option.
