@@ -263,3 +263,22 @@ def test_reduce_on_plateau_follows_the_runs_monitor_direction(digits_tensors):
     trainer.fit()
     assert trainer.schedule.monitor == "val.accuracy"
     assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(0.1)
+
+
+def test_closure_calls_replay_the_same_random_draws():
+    """lbfgs evaluates its closure several times per step: dropout/augmentation must not change between calls."""
+    from shendu.config import TrainConfig
+    from shendu.engine.loop import Trainer
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Dropout(0.5), torch.nn.Linear(8, 1))
+    inputs, targets = torch.randn(32, 4), torch.randn(32, 1)
+
+    def step(net, batch):
+        x, y = batch
+        return torch.nn.functional.mse_loss(net(x + 0.1 * torch.randn_like(x)), y)  # noise stands for augmentation
+
+    trainer = Trainer(model, step, (inputs, targets), torch.optim.LBFGS(model.parameters()),
+                      config=TrainConfig(epochs=1, batch_size=32, progress="none"), seed=0, device=torch.device("cpu"))
+    closure = trainer._closure((inputs, targets))
+    assert torch.equal(closure(backward=False), closure(backward=False))

@@ -222,8 +222,18 @@ class Trainer:
 
     def _closure(self, batch: tuple[torch.Tensor, ...]) -> Callable[..., torch.Tensor]:
         """The loss of ``batch`` at the current weights, for optimizers that re-evaluate it
-        (lbfgs line searches, newton's Hessian): zero grads, forward, backward if asked."""
+        (lbfgs line searches, newton's Hessian): zero grads, forward, backward if asked.
+
+        Every call replays the same random draws (augmentation, dropout): the line
+        search must compare one objective at different weights, not a new one each time."""
+        cuda = self.device.type == "cuda"
+        generator_state = torch.get_rng_state()
+        cuda_state = torch.cuda.get_rng_state(self.device) if cuda else None
+
         def closure(backward: bool = True) -> torch.Tensor:
+            torch.set_rng_state(generator_state)
+            if cuda:
+                torch.cuda.set_rng_state(cuda_state, self.device)
             self.optimizer.zero_grad(set_to_none=True)
             with autocast(self.precision, self.device):
                 loss = self.step(self.forward_model, batch)
