@@ -81,13 +81,14 @@ def command_train(args: argparse.Namespace) -> int:
     from shendu.config import override_pairs
 
     config_path, overrides = _split_overrides(args.arguments)
-    merged = dict(override_pairs(overrides))
+    merged: dict = {}
     if args.task:
         merged["task"] = args.task
     if args.model:
         merged["model"] = args.model
     if args.data is not None:
         merged.update(api.data_overrides(args.data))
+    merged.update(override_pairs(overrides))  # key=value is the most explicit: it wins over --task/--model/--data
     if args.folds is not None:
         if args.resume:
             raise ShenduError("--folds and --resume cannot be combined; expected one of them. "

@@ -148,6 +148,14 @@ def load_data(config: Any, *, target_kind: str, seed: int, preprocessing: Prepro
     if preprocessing is None:
         preprocessing = fit_preprocessing(raw, parts["train"], target_kind=target_kind, **options)
         facts["preprocessing"] = "fitted on the training split"
+        if raw.input_kind == "tabular" and not preprocessing.feature_names:
+            used = [c for c in (config.target, config.time_column, config.group_column) if c]
+            raise DataError(
+                f"No feature columns are left in {name} once the target and the time / group columns "
+                f"({', '.join(map(str, used)) or 'none'}) are set aside; expected at least one feature. "
+                "Name features with data.features; a univariate series (one value per time step) needs "
+                "lookback windows of its own past; the time-series forecasting task that builds them is not in shendu yet."
+            )
     else:
         _align_to_stored(preprocessing, parts, raw)
         facts["preprocessing"] = "stored with the run (not refitted)"
