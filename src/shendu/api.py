@@ -84,7 +84,7 @@ def resolve_config(config: str | Path | Mapping | RunConfig | None = None, overr
     return resolved
 
 
-def _merge(fields: Mapping[str, Any], overrides: Any) -> dict[str, Any]:
+def merge_overrides(fields: Mapping[str, Any], overrides: Any) -> dict[str, Any]:
     """Overrides (mapping or ``key=value`` strings) on top of ``fields``."""
     return {**fields, **dict(override_pairs(overrides))}
 
@@ -242,9 +242,9 @@ def train(config: str | Path | Mapping | RunConfig | None = None, *, overrides: 
     extra = {k: v for k, v in (("output.dir", str(output_dir) if output_dir else None), ("train.progress", progress)) if v}
     if resume is not None:
         run_dir = RunDirectory.open(resume)
-        config = load_config(run_dir.config_path, overrides=_merge(extra, overrides))
+        config = load_config(run_dir.config_path, overrides=merge_overrides(extra, overrides))
     else:
-        config = resolve_config(config, _merge(extra, overrides), **fields)
+        config = resolve_config(config, merge_overrides(extra, overrides), **fields)
         run_dir = None
     task = TASKS.get(config.task)
     device = resolve_device(config.train.device)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shendu.api import Run, _merge, resolve_config, train
+from shendu.api import Run, merge_overrides, resolve_config, train
 from shendu.config import RunConfig
 from shendu.errors import ConfigError, Problem
 from shendu.run import numbered_directory
@@ -73,7 +73,7 @@ def cross_validate(config: str | Path | Mapping | RunConfig | None = None, *, fo
         raise ConfigError([Problem("--folds", folds, "an integer of at least 2",
                                    "Use --folds 5 (or 10 for small data).")])
     extra = {"output.dir": str(output_dir)} if output_dir else {}
-    base = resolve_config(config, _merge(extra, overrides), **fields)  # every config error before any run
+    base = resolve_config(config, merge_overrides(extra, overrides), **fields)  # every config error before any run
     name = base.output.name or base.task
     path = numbered_directory(base.output.dir, f"{name}-cv")
     runs, per_fold = [], []

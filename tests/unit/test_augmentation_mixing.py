@@ -134,3 +134,10 @@ def test_two_runs_with_the_same_seed_give_identical_batches():
         assert torch.equal(x1, x2) and torch.equal(y1, y2)
     assert not torch.equal(first[0][0], first[1][0]), "consecutive steps draw new parameters"
     assert not torch.equal(first[0][0], other[0][0])
+
+
+def test_mixing_needs_a_loss_that_reads_class_probabilities():
+    with pytest.raises(ConfigError, match="reads class probabilities"):
+        TASKS.get("image-classification").make_step(build_loss("nll"), ["cutmix"], num_classes=3)
+    mixed_sum = build_loss({"sum": [{"name": "cross-entropy"}, {"name": "focal", "mode": "multi-class"}]})
+    TASKS.get("image-classification").make_step(mixed_sum, ["mixup"], num_classes=3)

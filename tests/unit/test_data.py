@@ -17,7 +17,7 @@ from sklearn.datasets import load_diabetes, load_digits
 from shendu.config import DataConfig
 from shendu.data import AUGMENTATIONS, DATASETS, DataBundle, Preprocessing, Split, load_data
 from shendu.data.loading import TARGET_KINDS
-from shendu.data.sources import read_idx
+from shendu.data.formats import read_idx
 from shendu.errors import ConfigError, DataError, UnknownComponentError
 
 MNIST_NAMES = ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",

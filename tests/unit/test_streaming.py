@@ -225,6 +225,20 @@ def test_streamed_table_fit_equals_in_memory_fit(tmp_path, scaling):
     torch.testing.assert_close(streamed.transform_inputs(frame), expected.transform_inputs(frame), rtol=1e-5, atol=1e-5)
 
 
+def test_streamed_table_batches_equal_transform_inputs(tmp_path):
+    """Batches of numeric columns skip the DataFrame encoding step; they equal ``transform_inputs`` exactly."""
+    rng = np.random.default_rng(4)
+    features = rng.normal(size=(500, 3)).astype(np.float32)
+    features[rng.random((500, 3)) < 0.1] = np.nan
+    write_shards(tmp_path / "table", [(features, rng.normal(size=500))], rows_per_shard=128, feature_names=list("abc"))
+    shards = NpyShards(tmp_path / "table")
+    preprocessing, _ = fit_stream_preprocessing(shards, target_kind="regression")
+    stream = ShardStream(shards, preprocessing, batch_size=64, shuffle=False)
+    assert stream.columns_are_features
+    streamed = torch.cat([inputs for inputs, _ in stream.batches(0)])
+    assert torch.equal(streamed, preprocessing.transform_inputs(pd.DataFrame(features, columns=list("abc"))))
+
+
 # -- Parquet ---------------------------------------------------------------------------------------
 def test_parquet_row_groups_are_the_shards(tmp_path):
     rng = np.random.default_rng(2)

@@ -9,6 +9,7 @@ resume. Draws are made for the whole batch at once, never per sample.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -28,6 +29,11 @@ def option_problem(name: str, option: str, value: Any, expected: str, example: s
 
 def is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def is_number_pair(value: Any) -> bool:
+    """A list or tuple of two finite numbers."""
+    return isinstance(value, Sequence) and not isinstance(value, str) and len(value) == 2 and all(map(is_number, value))
 
 
 def check_probability(name: str, p: Any) -> float:
@@ -53,8 +59,7 @@ def check_integer(name: str, option: str, value: Any, low: int, example: str) ->
 
 def check_range(name: str, option: str, value: Any, low: float, high: float, example: str) -> tuple[float, float]:
     """A pair [a, b] with low < a <= b <= high."""
-    ok = isinstance(value, Sequence) and not isinstance(value, str) and len(value) == 2 and all(map(is_number, value))
-    if not ok or not low < value[0] <= value[1] <= high:
+    if not is_number_pair(value) or not low < value[0] <= value[1] <= high:
         raise option_problem(name, option, value, f"a pair [low, high] with {low:g} < low <= high <= {high:g}", example)
     return float(value[0]), float(value[1])
 
@@ -72,8 +77,7 @@ def symmetric_range(name: str, option: str, value: Any, center: float, low: floa
             raise option_problem(name, option, value, f"a number in [0, {high - center:g}], or a pair [low, high]",
                                  example)
         return max(low, center - value), center + value
-    ok = isinstance(value, Sequence) and not isinstance(value, str) and len(value) == 2 and all(map(is_number, value))
-    if not ok or not low <= value[0] <= value[1] <= high:
+    if not is_number_pair(value) or not low <= value[0] <= value[1] <= high:
         raise option_problem(name, option, value,
                              f"a non-negative number, or a pair [low, high] with {low:g} <= low <= high <= {high:g}",
                              example)
@@ -134,8 +138,32 @@ def where_samples(mask: torch.Tensor, changed: torch.Tensor, original: torch.Ten
     return torch.where(mask.view(-1, *([1] * (original.ndim - 1))), changed, original)
 
 
+def with_probability(p: float, changed: torch.Tensor, original: torch.Tensor) -> torch.Tensor:
+    """``changed`` for each sample with probability ``p``, else ``original``; the mask is drawn after ``changed``.
+
+    At p == 1 nothing is drawn and ``changed`` is returned as it is.
+    """
+    return changed if p == 1.0 else where_samples(sample_mask(original, p), changed, original)
+
+
+@functools.lru_cache(maxsize=64)
+def _constant(values: tuple, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    with torch.inference_mode(False):  # an inference tensor could not be saved for a later backward pass
+        return torch.tensor(values, dtype=dtype, device=device)
+
+
+def constant(values: tuple, like: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """A small constant tensor (nested tuples of numbers) on ``like``'s device, in ``dtype`` (default ``like``'s).
+
+    Made once per device and dtype, then reused: ``torch.tensor(..., device="cuda")`` in every
+    training step would be a blocking host-to-device copy, i.e. a host sync per step. Do not
+    modify the result in place.
+    """
+    return _constant(values, like.device, like.dtype if dtype is None else dtype)
+
+
 __all__ = [
-    "INPUT_KINDS", "option_problem", "is_number", "check_probability", "check_number", "check_integer",
-    "check_range", "symmetric_range", "check_choice", "check_images", "check_series", "check_tokens",
-    "sample_mask", "where_samples",
+    "INPUT_KINDS", "option_problem", "is_number", "is_number_pair", "check_probability", "check_number",
+    "check_integer", "check_range", "symmetric_range", "check_choice", "check_images", "check_series", "check_tokens",
+    "sample_mask", "where_samples", "with_probability", "constant",
 ]

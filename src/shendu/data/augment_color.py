@@ -23,20 +23,22 @@ from shendu.data.augment_checks import (
     check_images,
     check_number,
     check_probability,
+    constant,
     is_number,
     option_problem,
-    sample_mask,
     symmetric_range,
     where_samples,
+    with_probability,
 )
 from shendu.data.registry import AUGMENTATIONS
 from shendu.errors import DataError
 
 LUMA = (0.299, 0.587, 0.114)  # ITU-R 601 grey, as torchvision's rgb_to_grayscale
 RGB_TO_YIQ = ((0.299, 0.587, 0.114), (0.596, -0.274, -0.322), (0.211, -0.523, 0.312))
+YIQ_TO_RGB = tuple(map(tuple, torch.linalg.inv(torch.tensor(RGB_TO_YIQ, dtype=torch.float64)).tolist()))
 
 
-def _check_statistics(option: str, value: Any, positive: bool) -> list[float] | None:
+def _check_statistics(option: str, value: Any, positive: bool) -> tuple[float, ...] | None:
     if value is None:
         return None
     values = [value] if is_number(value) else value
@@ -46,12 +48,12 @@ def _check_statistics(option: str, value: Any, positive: bool) -> list[float] | 
         kind = "positive number" if positive else "number"
         raise option_problem("color-jitter", option, value, f"null, or one {kind} per channel (pixel scale 0..1)",
                              "[0.485, 0.456, 0.406]" if option == "mean" else "[0.229, 0.224, 0.225]")
-    return [float(v) for v in values]
+    return tuple(float(v) for v in values)
 
 
-def _per_channel(values: list[float] | None, default: float, batch: torch.Tensor) -> torch.Tensor:
+def _per_channel(values: tuple[float, ...] | None, default: float, batch: torch.Tensor) -> torch.Tensor:
     channels = batch.shape[1]
-    values = [default] if values is None else values
+    values = (default,) if values is None else values
     if len(values) == 1:
         values = values * channels
     if len(values) != channels:
@@ -59,14 +61,12 @@ def _per_channel(values: list[float] | None, default: float, batch: torch.Tensor
             f"Augmentation 'color-jitter' was given normalisation statistics for {len(values)} channels; the "
             f"images have {channels} channels (shape {tuple(batch.shape)}). Give one mean and std per channel."
         )
-    return torch.tensor(values, dtype=batch.dtype, device=batch.device).view(1, channels, 1, 1)
+    return constant(values, batch).view(1, channels, 1, 1)
 
 
 def hue_matrices(shifts: torch.Tensor) -> torch.Tensor:
     """(B, 3, 3) RGB -> RGB maps that turn the hue by ``shifts`` (fractions of the colour circle) in YIQ space."""
-    to_yiq = torch.tensor(RGB_TO_YIQ, dtype=torch.float64)
-    from_yiq = torch.linalg.inv(to_yiq)
-    to_yiq, from_yiq = (m.to(device=shifts.device, dtype=shifts.dtype) for m in (to_yiq, from_yiq))
+    to_yiq, from_yiq = constant(RGB_TO_YIQ, shifts), constant(YIQ_TO_RGB, shifts)
     angles = 2 * math.pi * shifts
     cos, sin, one, zero = torch.cos(angles), torch.sin(angles), torch.ones_like(angles), torch.zeros_like(angles)
     rotation = torch.stack([torch.stack([one, zero, zero], -1),  # luma Y is kept
@@ -132,7 +132,7 @@ class ColorJitter:
             return (bounds[0] + (bounds[1] - bounds[0]) * draws[row]).view(-1, 1, 1, 1)
 
         colour = channels == 3
-        luma = torch.tensor(LUMA, dtype=batch.dtype, device=batch.device).view(1, 3, 1, 1)
+        luma = constant(LUMA, batch).view(1, 3, 1, 1)
 
         def grey(pixels: torch.Tensor) -> torch.Tensor:  # (B, 1, H, W)
             return (pixels * luma).sum(1, keepdim=True) if colour else pixels.mean(1, keepdim=True)
@@ -183,8 +183,7 @@ class GaussianNoise:
         check_images(batch, "gaussian-noise")
         if self.p == 0.0 or self.std == 0.0:
             return batch
-        noisy = batch + self.std * torch.randn_like(batch)
-        return noisy if self.p == 1.0 else where_samples(sample_mask(batch, self.p), noisy, batch)
+        return with_probability(self.p, batch + self.std * torch.randn_like(batch), batch)
 
     def __repr__(self) -> str:
         return f"GaussianNoise(std={self.std}, p={self.p})"

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from shendu.data.augment_checks import (
     check_images,
+    check_integer,
     check_probability,
     check_range,
     option_problem,
@@ -102,9 +103,7 @@ class RandomCrop:
     """
 
     def __init__(self, padding: int = 4):
-        if isinstance(padding, bool) or not isinstance(padding, int) or padding < 0:
-            raise option_problem("random-crop", "padding", padding, "a non-negative integer number of pixels", "4")
-        self.padding = padding
+        self.padding = check_integer("random-crop", "padding", padding, 0, "4")
 
     def __call__(self, batch: torch.Tensor) -> torch.Tensor:
         check_images(batch, "random-crop")

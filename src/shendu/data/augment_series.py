@@ -10,13 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from shendu.data.augment_checks import (
-    check_number,
-    check_probability,
-    check_series,
-    sample_mask,
-    where_samples,
-)
+from shendu.data.augment_checks import check_number, check_probability, check_series, with_probability
 from shendu.data.registry import AUGMENTATIONS
 
 SERIES_REFERENCE = ("Um et al. 2017, 'Data Augmentation of Wearable Sensor Data for Parkinson's Disease Monitoring "
@@ -55,9 +49,7 @@ class Jitter:
         series = check_series(batch, "jitter")
         if self.p == 0.0 or self.sigma == 0.0:
             return batch
-        noisy = series + self.sigma * torch.randn_like(series)
-        noisy = noisy if self.p == 1.0 else where_samples(sample_mask(series, self.p), noisy, series)
-        return _restore(noisy, batch)
+        return _restore(with_probability(self.p, series + self.sigma * torch.randn_like(series), series), batch)
 
     def __repr__(self) -> str:
         return f"Jitter(sigma={self.sigma}, p={self.p})"
@@ -93,9 +85,7 @@ class Scaling:
             return batch
         shape = (series.shape[0], 1, series.shape[2] if self.per_feature else 1)
         factors = 1.0 + self.sigma * torch.randn(shape, device=series.device, dtype=series.dtype)
-        scaled = series * factors
-        scaled = scaled if self.p == 1.0 else where_samples(sample_mask(series, self.p), scaled, series)
-        return _restore(scaled, batch)
+        return _restore(with_probability(self.p, series * factors, series), batch)
 
     def __repr__(self) -> str:
         return f"Scaling(sigma={self.sigma}, p={self.p}, per_feature={self.per_feature})"
@@ -140,9 +130,7 @@ class WindowSlicing:
         def at(index: torch.Tensor) -> torch.Tensor:
             return series.gather(1, index.unsqueeze(-1).expand(size, steps, features))  # (B, T, F)
 
-        sliced = torch.lerp(at(below), at(above), weight)
-        sliced = sliced if self.p == 1.0 else where_samples(sample_mask(series, self.p), sliced, series)
-        return _restore(sliced, batch)
+        return _restore(with_probability(self.p, torch.lerp(at(below), at(above), weight), series), batch)
 
     def __repr__(self) -> str:
         return f"WindowSlicing(fraction={self.fraction}, p={self.p})"

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from shendu.data.augment_checks import check_integer, check_probability, check_tokens, option_problem
+from shendu.data.formats_io import format_suffix, read_text, text_lines
 from shendu.data.registry import AUGMENTATIONS
 from shendu.errors import ConfigError, DataError, Problem
 
@@ -120,15 +121,19 @@ class RandomSwap:
 
 
 # -- synonym tables ------------------------------------------------------------------------------------
+def _read(what: str, path: Path) -> str:
+    """The file's text (plain, .gz or .bz2; UTF-8), its read errors prefixed with what the file is for."""
+    try:
+        return read_text(path)
+    except DataError as error:
+        raise DataError(f"Cannot read the {what}: {error}") from None
+
+
 def read_synonyms(path: str | Path) -> dict[str, list[str]]:
     """A synonym table from a file: JSON ``{"word": ["synonym", ...]}``, or TSV lines ``word<TAB>synonym<TAB>...``."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise DataError(f"Cannot read the synonym table {path}: {error}. Give the path of a UTF-8 .json or "
-                        ".tsv file (synonym-replacement's 'synonyms' option).") from None
-    if path.suffix.lower() == ".json":
+    text = _read("synonym table (synonym-replacement's 'synonyms' option)", path)
+    if format_suffix(path) == ".json":
         try:
             table = json.loads(text)
         except json.JSONDecodeError as error:
@@ -139,7 +144,7 @@ def read_synonyms(path: str | Path) -> dict[str, list[str]]:
                             f"{type(table).__name__}. Map each word to a list of synonyms.")
         return {str(k): [v] if isinstance(v, str) else [str(s) for s in v] for k, v in table.items()}
     table: dict[str, list[str]] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(text_lines(text), start=1):
         if not line.strip() or line.startswith("#"):
             continue
         fields = [field.strip() for field in line.split("\t")]
@@ -155,12 +160,7 @@ def read_synonyms(path: str | Path) -> dict[str, list[str]]:
 def read_vocabulary(vocabulary: Any) -> dict[str, int]:
     """token -> id from a list (id = position), a mapping, or a file with one token per line (id = line - 1)."""
     if isinstance(vocabulary, (str, Path)):
-        path = Path(vocabulary)
-        try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError) as error:
-            raise DataError(f"Cannot read the vocabulary {path}: {error}. Give a UTF-8 file with one token per "
-                            "line (line n holds the token of id n - 1).") from None
+        lines = text_lines(_read("vocabulary (one token per line: line n holds the token of id n - 1)", Path(vocabulary)))
         return {token: index for index, token in enumerate(lines)}
     if isinstance(vocabulary, Mapping):
         return {str(k): int(v) for k, v in vocabulary.items()}

@@ -24,6 +24,9 @@ from shendu.data.augment_checks import (
     check_images,
     check_probability,
     check_range,
+    constant,
+    is_number,
+    is_number_pair,
     option_problem,
     sample_mask,
     symmetric_range,
@@ -45,7 +48,7 @@ def resample(batch: torch.Tensor, inverse: torch.Tensor, offset: torch.Tensor,
         offset: (B, 2) in centred pixels (x, y).
     """
     _, _, height, width = batch.shape
-    half = torch.tensor([width / 2, height / 2], device=batch.device, dtype=torch.float32)  # (x, y)
+    half = constant((width / 2, height / 2), batch, torch.float32)  # (x, y)
     # In [-1, 1] coordinates u = q / half: u_in = (half^-1 A half) u_out + offset / half.
     linear = inverse.float() * half.view(1, 1, 2) / half.view(1, 2, 1)  # (B, 2, 2)
     theta = torch.cat([linear, (offset.float() / half).unsqueeze(-1)], dim=-1).to(batch.dtype)  # (B, 2, 3)
@@ -181,10 +184,8 @@ class Rotation(_Warp):
 
 def _translate_range(value: Any) -> tuple[float, float]:
     """translate: a fraction t (both axes) or [tx, ty], each in [0, 1)."""
-    pair = [value, value] if isinstance(value, (int, float)) and not isinstance(value, bool) else value
-    ok = isinstance(pair, Sequence) and not isinstance(pair, str) and len(pair) == 2 and all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) and 0.0 <= v < 1.0 for v in pair)
-    if not ok:
+    pair = [value, value] if is_number(value) else value
+    if not is_number_pair(pair) or not all(0.0 <= v < 1.0 for v in pair):
         raise option_problem("affine", "translate", value, "a fraction in [0, 1), or [x, y] fractions", "0.1")
     return float(pair[0]), float(pair[1])
 

@@ -86,18 +86,23 @@ class AugmentationSequence:
         self.mixes = [bool(m) for m in mixes] if mixes is not None else [False] * len(self.steps)
         self.names = list(names) if names is not None else [repr(step) for step in self.steps]
         if not len(self.mixes) == len(self.names) == len(self.steps):
-            raise ValueError("AugmentationSequence: steps, mixes and names must have the same length")
+            raise ValueError(f"AugmentationSequence: expected as many mixes and names as steps; received "
+                             f"{len(self.steps)} steps, {len(self.mixes)} mixes and {len(self.names)} names.")
 
     @property
     def mixes_targets(self) -> bool:
         """True when some step mixes targets (then call :meth:`apply`)."""
         return any(self.mixes)
 
+    @property
+    def mixing_names(self) -> list[str]:
+        """The names of the steps that mix targets."""
+        return [name for name, mixes in zip(self.names, self.mixes) if mixes]
+
     def __call__(self, batch: torch.Tensor) -> torch.Tensor:
         if self.mixes_targets:
-            mixing = [name for name, mixes in zip(self.names, self.mixes) if mixes]
-            raise DataError(f"Augmentations {mixing} mix the targets too; expected apply(inputs, targets, "
-                            "num_classes) -> (inputs, targets), received only the inputs.")
+            raise DataError(f"Augmentations {self.mixing_names} mix the targets too; expected apply(inputs, targets, "
+                            "num_classes) -> (inputs, targets), received only the inputs. Call apply() instead.")
         with _own_precision(batch):
             for step in self.steps:
                 batch = step(batch)

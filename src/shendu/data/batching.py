@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 
@@ -71,6 +71,25 @@ def take(tensors: Sequence[torch.Tensor], indices: torch.Tensor) -> tuple[torch.
     return tuple(t.index_select(0, indices) for t in tensors)
 
 
+@runtime_checkable
+class BatchSource(Protocol):
+    """What the Trainer and evaluation accept in place of a tuple of tensors.
+
+    ``num_samples`` counts samples, ``len`` counts the batches of an epoch, and
+    ``batches(epoch, start)`` yields tuples of CPU tensors (inputs, targets, ...):
+    a pure function of (seed, epoch), so that ``start=k`` yields exactly batches
+    k, k+1, ... of an uninterrupted epoch (what makes mid-epoch resume exact).
+    Implemented by :class:`TensorBatches`, :class:`ChainedBatches` and
+    ``shendu.data.streaming.ShardStream``.
+    """
+
+    num_samples: int
+
+    def __len__(self) -> int: ...
+
+    def batches(self, epoch: int, start: int = 0) -> Iterator[tuple[torch.Tensor, ...]]: ...
+
+
 class TensorBatches:
     """A :class:`BatchSource` over tensors that fit in memory: a seeded permutation sliced into batches.
 
@@ -99,8 +118,8 @@ class TensorBatches:
 
 
 def is_batch_source(data: object) -> bool:
-    """True for a batch source (``__len__`` in batches and ``batches(epoch, start)``), not a tensor tuple."""
-    return hasattr(data, "batches") and hasattr(data, "num_samples")
+    """True for a :class:`BatchSource`, False for a tensor tuple or an in-memory ``Split``."""
+    return isinstance(data, BatchSource)
 
 
 def sample_count(split: Any) -> int:
@@ -115,13 +134,9 @@ def evaluation_batches(split: Any, batch_size: int) -> Iterator[tuple[torch.Tens
     into ``batch_size`` batches; a batch source (a streamed split) yields its
     own batches of epoch 0, in its own batch size.
     """
-    if is_batch_source(split):
-        for batch in split.batches(0):
-            yield batch[0], batch[1]
-        return
-    sampler = BatchSampler(len(split), batch_size, shuffle=False)
-    for indices in sampler.batches(0):
-        yield take((split.inputs, split.targets), indices)
+    source = split if is_batch_source(split) else TensorBatches((split.inputs, split.targets), batch_size, shuffle=False)
+    for batch in source.batches(0):
+        yield batch[0], batch[1]
 
 
 class ChainedBatches:

@@ -56,10 +56,6 @@ def group_codes(groups: np.ndarray) -> tuple[np.ndarray, int]:
     return np.asarray(codes, dtype=np.int64), len(uniques)
 
 
-def count_groups(groups: np.ndarray) -> int:
-    return group_codes(groups)[1]
-
-
 def choose_groups(groups: np.ndarray, count: int, seed: int, label: str, what: str) -> tuple[np.ndarray, np.ndarray, str]:
     """Pick whole groups, in a seeded random order, until about ``count`` rows are chosen.
 
@@ -163,6 +159,6 @@ def time_range(times: np.ndarray | None, indices: np.ndarray) -> str:
 
 
 __all__ = [
-    "choose_rows", "choose_groups", "group_codes", "count_groups", "carve_rows", "carve_count", "time_order",
+    "choose_rows", "choose_groups", "group_codes", "carve_rows", "carve_count", "time_order",
     "time_keys", "format_time", "time_range",
 ]

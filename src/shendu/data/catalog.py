@@ -26,7 +26,7 @@ from typing import Any
 from shendu.data.catalog_entries import ENTRIES, DatasetEntry
 from shendu.data.download import DataFile, DownloadFailed, Unreachable, fetch_all, urls_for, verify_file
 from shendu.data.registry import DATASETS
-from shendu.data.sources import not_data_error, read_bundled, read_mnist_folder
+from shendu.data.sources import not_data_error, read_bundled
 from shendu.data.splits import RawData
 from shendu.errors import DataError
 
@@ -109,8 +109,9 @@ def _file_lines(specs: list[DataFile], folder: Path, dataset: str) -> list[str]:
     ] + [f"  (the full list with checksums: shendu.data.catalog.CATALOG[{dataset!r}].files)"]
 
 
-def missing_message(entry: DatasetEntry, folder: Path, specs: list[DataFile], reason: str, looked: list[Path]) -> str:
-    """The error for missing files: which files to put in which folder, where to get them, and why."""
+def missing_message(entry: DatasetEntry, folder: Path, reason: str, looked: list[Path]) -> str:
+    """The error for the files ``folder`` lacks: which files to put where, where to get them, and why."""
+    specs = missing_files(entry, folder)
     lines = [f"Dataset {entry.name!r} is missing {len(specs)} file(s), and {reason}. Put them here:"]
     lines += _file_lines(specs, folder, entry.name)
     if entry.origin:
@@ -121,7 +122,7 @@ def missing_message(entry: DatasetEntry, folder: Path, specs: list[DataFile], re
 
 
 def _missing_error(entry: DatasetEntry, folder: Path, reason: str, looked: list[Path]) -> DataError:
-    return DataError(missing_message(entry, folder, missing_files(entry, folder), reason, looked))
+    return DataError(missing_message(entry, folder, reason, looked))
 
 
 def _explicit_path_error(entry: DatasetEntry, path: str | Path, download: bool) -> DataError:
@@ -133,10 +134,19 @@ def _explicit_path_error(entry: DatasetEntry, path: str | Path, download: bool) 
         f"(unset data.path to download into {fallback})"
         if download else "data.download is false"
     )
-    return DataError(missing_message(entry, folder, missing_files(entry, folder), reason, looked))
+    return _missing_error(entry, folder, reason, looked)
 
 
 # -- locate --------------------------------------------------------------------------------------
+def _no_files(entry: DatasetEntry) -> str | None:
+    """Why a bundled set or an environment has no files to locate; None for a dataset with files."""
+    if entry.bundled_with:
+        return f"bundled with {entry.bundled_with}, nothing to download"
+    if entry.environment:
+        return f"a gymnasium environment ({entry.environment}), no files"
+    return None
+
+
 def locate(name: str | DatasetEntry, path: str | Path | None = None, download: bool = True) -> Path:
     """The folder holding every file of a catalogue dataset, downloading missing ones if allowed.
 
@@ -156,9 +166,8 @@ def locate(name: str | DatasetEntry, path: str | Path | None = None, download: b
             the message lists each file's full destination path and its source.
     """
     entry = catalog_entry(name)
-    if entry.bundled_with or entry.environment:
-        what = (f"bundled with {entry.bundled_with}, nothing to download" if entry.bundled_with
-                else f"a gymnasium environment ({entry.environment}), no files")
+    what = _no_files(entry)
+    if what:
         raise DataError(f"Dataset {entry.name!r} is {what}: there is no folder to locate. "
                         f"Use data.source={entry.name} directly.")
     found = find(entry, path)
@@ -192,23 +201,30 @@ def _download_missing(entry: DatasetEntry, destination: Path, looked: list[Path]
     except Unreachable as error:
         raise _missing_error(entry, destination, f"the download server cannot be reached ({error})", looked) from None
     except DownloadFailed as error:
-        raise DataError(f"{error}\n" + missing_message(
-            entry, destination, missing_files(entry, destination), "the download failed", looked)) from None
+        raise DataError(f"{error}\n" + missing_message(entry, destination, "the download failed", looked)) from None
 
 
 def where(name: str | DatasetEntry, path: str | Path | None = None) -> str:
     """One line on where a dataset's files are, or why it has none (``shendu data where NAME``); never downloads."""
     entry = catalog_entry(name)
-    if entry.bundled_with:
-        return f"{entry.name}: bundled with {entry.bundled_with}, nothing to download"
-    if entry.environment:
-        return f"{entry.name}: a gymnasium environment ({entry.environment}), no files"
+    what = _no_files(entry)
+    if what:
+        return f"{entry.name}: {what}"
     found = find(entry, path)
     if found is not None:
         return f"{entry.name}: {len(entry.files)} file(s) in {found}"
     looked = search_folders(entry.name, path)
     return (f"{entry.name}: not found (looked in {', '.join(str(f) for f in looked)}); "
             f"{len(entry.files)} file(s) would be downloaded into {default_folders(entry.name)[0]}")
+
+
+VERIFIED, UNPACKED, UNVERIFIED = "ok", "unpacked", "present (no published checksum)"
+"""The statuses :func:`verify` gives a file that is in place (anything else names a problem)."""
+
+
+def verify_passed(report: dict[str, str]) -> bool:
+    """Whether every file of a :func:`verify` report is in place."""
+    return all(status in (VERIFIED, UNPACKED, UNVERIFIED) for status in report.values())
 
 
 def verify(name: str | DatasetEntry, path: str | Path | None = None) -> dict[str, str]:
@@ -227,11 +243,11 @@ def verify(name: str | DatasetEntry, path: str | Path | None = None) -> dict[str
     for spec in entry.files:
         present = spec.present_in(folder)
         if spec.is_archive:
-            report[spec.path] = "unpacked"
+            report[spec.path] = UNPACKED
         elif spec.checksum is None:
-            report[spec.path] = "present (no published checksum)"
+            report[spec.path] = UNVERIFIED
         else:
-            report[spec.path] = verify_file(spec, present) or "ok"  # type: ignore[arg-type]
+            report[spec.path] = verify_file(spec, present) or VERIFIED  # type: ignore[arg-type]
     return report
 
 
@@ -240,8 +256,7 @@ def with_hints(config: Any, name: str) -> Any:
     """``config`` with catalogue dataset ``name``'s hints (target column, time split, ...) for every
     setting the user did not set; unchanged for any other source. ``load_data`` applies it before splitting."""
     hints = CATALOG[name].hints if name in CATALOG else {}
-    explicit = getattr(config, "model_fields_set", set())
-    update = {key: value for key, value in hints.items() if key not in explicit}
+    update = {key: value for key, value in hints.items() if key not in config.model_fields_set}
     return config.model_copy(update=update) if update else config
 
 
@@ -259,14 +274,26 @@ def load_entry(entry: DatasetEntry, config: Any, target_kind: str) -> RawData:
     if entry.bundled_with:
         return read_bundled(entry.name, config, target_kind)
     folder = locate(entry, config.path, download=config.download)
-    if entry.reader == "idx":
-        return read_mnist_folder(folder, entry.name, list(entry.class_names or ()))
     if entry.reader not in DATASETS:
         raise DataError(f"Dataset {entry.name!r} is read by the {entry.reader!r} reader, which this installation "
                         f"lacks. Its files are in {folder}.")
     raw = DATASETS.entry(entry.reader).constructor(reader_config(entry, config, folder), target_kind=target_kind)
     raw.description = {**raw.description, "source": entry.name, "reader": entry.reader}
+    if entry.class_names:  # the entry names the classes its reader only numbers (Fashion-MNIST's "T-shirt/top", ...)
+        _name_classes(raw, entry, folder)
     return raw
+
+
+def _name_classes(raw: RawData, entry: DatasetEntry, folder: Path) -> None:
+    names = list(entry.class_names)
+    largest = max((int(part.targets.max()) for part in raw.splits.values() if len(part)), default=-1)
+    if largest >= len(names):
+        raise DataError(
+            f"{entry.name} in {folder} holds label {largest}; expected class indices 0-{len(names) - 1}. "
+            "A file is from another dataset: remove it and let shendu download it again (shendu data download "
+            f"{entry.name})."
+        )
+    raw.class_names = names
 
 
 def _constructor(entry: DatasetEntry) -> Any:

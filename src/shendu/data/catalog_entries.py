@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -65,17 +66,37 @@ LOCATED = "path, download"
 LICENCE_SKLEARN = "Licence: shipped inside scikit-learn (BSD-3-Clause); bundled with scikit-learn, nothing to download."
 
 
-def raw_github(
-    repository: str, commit: str, folder: str, *names: str, checksums: Mapping[str, str]
-) -> tuple[DataFile, ...]:
-    """DataFiles for ``names`` under ``folder`` of a GitHub repository, pinned to ``commit``."""
-    base = f"https://raw.githubusercontent.com/{repository}/{commit}/{folder}"
-    return tuple(DataFile(name, f"sha256:{checksums[name]}", (f"{base}/{name}",)) for name in names)
+@dataclass(frozen=True)
+class GitHubFolder:
+    """A folder of a GitHub repository at a pinned commit, where a dataset's files are published.
+
+    One value per home, so an entry's download URLs and its by-hand origin
+    cannot drift apart when the commit is bumped.
+    """
+
+    repository: str
+    commit: str
+    folder: str = ""
+
+    def files(self, sha256: Mapping[str, str]) -> tuple[DataFile, ...]:
+        """One DataFile per ``name -> sha256``, fetched from raw.githubusercontent.com at the pinned commit."""
+        base = "/".join(filter(None, ("https://raw.githubusercontent.com", self.repository, self.commit, self.folder)))
+        return tuple(DataFile(name, f"sha256:{digest}", (f"{base}/{name}",)) for name, digest in sha256.items())
+
+    @property
+    def origin(self) -> str:
+        """The folder's page on github.com, printed where files are fetched by hand."""
+        return "/".join(filter(None, ("https://github.com", self.repository, "tree", self.commit, self.folder)))
+
+
+@cache
+def _catalog_json() -> dict[str, Any]:
+    return json.loads(Path(__file__).with_name("catalog.json").read_text(encoding="utf-8"))
 
 
 def _listed(name: str) -> tuple[DataFile, ...]:
     """A dataset's per-file list from ``catalog.json`` (sha256 per relative path; no base_url: manual)."""
-    listing = json.loads((Path(__file__).with_name("catalog.json")).read_text(encoding="utf-8"))[name]
+    listing = _catalog_json()[name]
     base = listing["base_url"]
     return tuple(
         DataFile(path, f"sha256:{digest}", (base + path,) if base else ())
@@ -270,14 +291,15 @@ BUNDLED = (
 
 
 # -- text sets -------------------------------------------------------------------------------------
+SST2_HOME = GitHubFolder("forest-snow/alps", "3c7ef2c98249fc975a897b27f275695f97d5b7a9", "data/SST-2")
 SST2 = DatasetEntry(
     "sst2", input_kind="text", target_kinds=("classification",), reader="text-tsv", hints={"target": "label"},
-    files=raw_github("forest-snow/alps", "3c7ef2c98249fc975a897b27f275695f97d5b7a9", "data/SST-2",
-                     "train.tsv", "dev.tsv", "test.tsv", checksums={
-                         "train.tsv": "920e317b2c52e12cd22db1da2c6708312bd7dc4f3712b9bbf1b50ee6c2c792ba",
-                         "dev.tsv": "92353770071a2a889f75d000a38a9e541ea8f0a5499e50f040b17917a5cbf66f",
-                         "test.tsv": "54a9c12c77e402fc14d6a66a506f24d999f596b0176eb777c972cccc2f9cc4b0"}),
-    origin="https://github.com/forest-snow/alps/tree/3c7ef2c98249fc975a897b27f275695f97d5b7a9/data/SST-2",
+    files=SST2_HOME.files({
+        "train.tsv": "920e317b2c52e12cd22db1da2c6708312bd7dc4f3712b9bbf1b50ee6c2c792ba",
+        "dev.tsv": "92353770071a2a889f75d000a38a9e541ea8f0a5499e50f040b17917a5cbf66f",
+        "test.tsv": "54a9c12c77e402fc14d6a66a506f24d999f596b0176eb777c972cccc2f9cc4b0",
+    }),
+    origin=SST2_HOME.origin,
     doc="""SST-2 movie-review sentiment: 68,221 sentences, positive vs. negative (TSV, 3.8 MB).
 
     The binary Stanford Sentiment Treebank as in GLUE: train.tsv 60,614 and
@@ -291,13 +313,12 @@ SST2 = DatasetEntry(
     """ + ARGS.format(options=LOCATED, target_kind='"classification"'),
 )
 
+CHAR_RNN = GitHubFolder("karpathy/char-rnn", "6f9487a6fe5b420b7ca9afb0d7c078e37c1d1b4e", "data/tinyshakespeare")
 TINYSHAKESPEARE = DatasetEntry(
     "tinyshakespeare", input_kind="text", target_kinds=("language-model",), reader="text-lines",
     reader_path="input.txt",
-    files=raw_github("karpathy/char-rnn", "6f9487a6fe5b420b7ca9afb0d7c078e37c1d1b4e", "data/tinyshakespeare",
-                     "input.txt", checksums={
-                         "input.txt": "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"}),
-    origin="https://github.com/karpathy/char-rnn/tree/6f9487a6fe5b420b7ca9afb0d7c078e37c1d1b4e/data/tinyshakespeare",
+    files=CHAR_RNN.files({"input.txt": "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"}),
+    origin=CHAR_RNN.origin,
     doc="""Tiny Shakespeare: 1,115,394 characters of plays, 65 distinct characters (one 1.1 MB text file).
 
     The character-level language-modelling corpus of char-rnn and nanoGPT:
@@ -318,10 +339,10 @@ MULTI30K_SHA256 = {
     "test_2016_flickr.en.gz": "611d361c6334bc7246101d48097c13cf5c4413c5befc793cc629934359d532d9",
     "test_2016_flickr.de.gz": "9204244e408ccb38d2a55cfcd344df15005fc42a07a6e55ca6c52b6ababb8cc8",
 }
+MULTI30K_HOME = GitHubFolder("multi30k/dataset", "a3d2e0d", "data/task1/raw")
 MULTI30K = DatasetEntry(
     "multi30k", input_kind="text", target_kinds=("sequence-to-sequence",), reader="text-pairs",
-    files=raw_github("multi30k/dataset", "a3d2e0d", "data/task1/raw", *MULTI30K_SHA256, checksums=MULTI30K_SHA256),
-    origin="https://github.com/multi30k/dataset (commit a3d2e0d, folder data/task1/raw)",
+    files=MULTI30K_HOME.files(MULTI30K_SHA256), origin=MULTI30K_HOME.origin,
     doc="""Multi30K English-German: 31,014 aligned image captions for translation (6 gzip files, 1.3 MB).
 
     The small translation benchmark of many sequence-to-sequence tutorials:
@@ -337,14 +358,12 @@ MULTI30K = DatasetEntry(
 
 
 # -- tables: series, multi-label, ranking ---------------------------------------------------------------
-BROWNLEE = ("jbrownlee/Datasets", "d20fcb6402ae34e653d4513b00f39257bb37ed7f", "")
+BROWNLEE = GitHubFolder("jbrownlee/Datasets", "d20fcb6402ae34e653d4513b00f39257bb37ed7f")
 AIRLINE_PASSENGERS = DatasetEntry(
     "airline-passengers", input_kind="tabular", target_kinds=("regression",), reader="csv",
     reader_path="airline-passengers.csv", hints={"target": "Passengers", "split": "time", "time_column": "Month"},
-    files=(DataFile("airline-passengers.csv",
-                    "sha256:8cb51be753a718d9be5d76d7e238cc224792754676adc21faa59e954b0201621",
-                    (f"https://raw.githubusercontent.com/{BROWNLEE[0]}/{BROWNLEE[1]}/airline-passengers.csv",)),),
-    origin=f"https://github.com/{BROWNLEE[0]}/blob/{BROWNLEE[1]}/airline-passengers.csv",
+    files=BROWNLEE.files({"airline-passengers.csv": "8cb51be753a718d9be5d76d7e238cc224792754676adc21faa59e954b0201621"}),
+    origin=f"https://github.com/{BROWNLEE.repository}/blob/{BROWNLEE.commit}/airline-passengers.csv",
     doc="""Airline passengers: monthly international passengers (thousands), 1949-1960, 144 rows (CSV, 2 kB).
 
     The textbook forecasting series, with trend and multiplicative
@@ -360,10 +379,9 @@ AIRLINE_PASSENGERS = DatasetEntry(
 DAILY_MIN_TEMPERATURES = DatasetEntry(
     "daily-min-temperatures", input_kind="tabular", target_kinds=("regression",), reader="csv",
     reader_path="daily-min-temperatures.csv", hints={"target": "Temp", "split": "time", "time_column": "Date"},
-    files=(DataFile("daily-min-temperatures.csv",
-                    "sha256:8b9de63ed6789492bf497625e7f9beb96a63d367b4b0a21754006f749fa5e5da",
-                    (f"https://raw.githubusercontent.com/{BROWNLEE[0]}/{BROWNLEE[1]}/daily-min-temperatures.csv",)),),
-    origin=f"https://github.com/{BROWNLEE[0]}/blob/{BROWNLEE[1]}/daily-min-temperatures.csv",
+    files=BROWNLEE.files(
+        {"daily-min-temperatures.csv": "8b9de63ed6789492bf497625e7f9beb96a63d367b4b0a21754006f749fa5e5da"}),
+    origin=f"https://github.com/{BROWNLEE.repository}/blob/{BROWNLEE.commit}/daily-min-temperatures.csv",
     doc="""Daily minimum temperatures in Melbourne, 1981-1990: 3,650 days in degrees Celsius (CSV, 68 kB).
 
     A longer, noisier series with yearly seasonality: the target is Temp,
@@ -375,12 +393,11 @@ DAILY_MIN_TEMPERATURES = DatasetEntry(
     """ + ARGS.format(options=LOCATED + ", target, split", target_kind='"regression"'),
 )
 
-MEKA = ("Waikato/meka", "f9ffe23", "src/main/data")
+MEKA = GitHubFolder("Waikato/meka", "f9ffe23", "src/main/data")
 SCENE = DatasetEntry(
     "scene", input_kind="tabular", target_kinds=("multilabel",), reader="arff", reader_path="Scene.arff.bz2",
-    files=raw_github(*MEKA, "Scene.arff.bz2", checksums={
-        "Scene.arff.bz2": "f560b40697d89803a6d260aa737e0879cf3699abb9a761f7cd3deab5c2a6d0a6"}),
-    origin="https://github.com/Waikato/meka (commit f9ffe23, folder src/main/data)",
+    files=MEKA.files({"Scene.arff.bz2": "f560b40697d89803a6d260aa737e0879cf3699abb9a761f7cd3deab5c2a6d0a6"}),
+    origin=MEKA.origin,
     doc="""Scene: 2,407 images as 294 colour features, 6 labels that may co-occur (ARFF, 2 MB).
 
     The classic multi-label benchmark (beach, sunset, fall foliage, field,
@@ -395,9 +412,8 @@ SCENE = DatasetEntry(
 
 YEAST = DatasetEntry(
     "yeast", input_kind="tabular", target_kinds=("multilabel",), reader="arff", reader_path="Yeast.arff.bz2",
-    files=raw_github(*MEKA, "Yeast.arff.bz2", checksums={
-        "Yeast.arff.bz2": "98da124ba009c4ee2f8323076d6ec13442e6eaedc66314e88f289375d3ef5ab5"}),
-    origin="https://github.com/Waikato/meka (commit f9ffe23, folder src/main/data)",
+    files=MEKA.files({"Yeast.arff.bz2": "98da124ba009c4ee2f8323076d6ec13442e6eaedc66314e88f289375d3ef5ab5"}),
+    origin=MEKA.origin,
     doc="""Yeast genes: 2,417 genes as 103 expression features, 14 functional classes that co-occur (ARFF, 0.7 MB).
 
     A multi-label set with many labels per sample (4.2 on average): where
@@ -416,10 +432,10 @@ MQ_RANK_SHA256 = {
     "rank.test": "3b1219ce117a0a36d2f76c02de7e7831c1d79af0d40f5195c03178bbe26c824b",
     "rank.test.query": "36dca82ba3bf99201bac3987b00a8fbf6fe5f563e9fa6d0da90e783710a32df4",
 }
+LAMBDARANK = GitHubFolder("microsoft/LightGBM", "bae0b7b", "examples/lambdarank")
 MQ_RANK = DatasetEntry(
     "mq-rank", input_kind="tabular", target_kinds=("ranking",), reader="svmlight",
-    files=raw_github("microsoft/LightGBM", "bae0b7b", "examples/lambdarank", *MQ_RANK_SHA256, checksums=MQ_RANK_SHA256),
-    origin="https://github.com/microsoft/LightGBM (commit bae0b7b, folder examples/lambdarank)",
+    files=LAMBDARANK.files(MQ_RANK_SHA256), origin=LAMBDARANK.origin,
     doc="""LightGBM's learning-to-rank example: 3,773 documents in 251 queries, 300 features, relevance 0-4 (3 MB).
 
     Train 3,005 documents / 201 queries and test 768 / 50, in SVMlight text
@@ -455,4 +471,4 @@ ENTRIES: tuple[DatasetEntry, ...] = (
     AIRLINE_PASSENGERS, DAILY_MIN_TEMPERATURES, SCENE, YEAST, MQ_RANK, CARTPOLE,
 )
 
-__all__ = ["DatasetEntry", "ENTRIES", "raw_github"]
+__all__ = ["DatasetEntry", "ENTRIES", "GitHubFolder"]

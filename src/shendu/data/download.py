@@ -67,10 +67,6 @@ class DataFile:
     provides: tuple[str, ...] = ()
 
     @property
-    def manual(self) -> bool:
-        return not self.urls
-
-    @property
     def is_archive(self) -> bool:
         return self.extract_prefix is not None
 
@@ -143,11 +139,14 @@ def urls_for(spec: DataFile, dataset: str) -> tuple[str, ...]:
 
 # -- progress ------------------------------------------------------------------------------
 def human_bytes(count: float) -> str:
-    for unit in ("B", "kB", "MB", "GB"):
-        if count < 1000 or unit == "GB":
-            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+    """``1234567`` -> ``"1.2 MB"`` (decimal units, as download sizes are quoted)."""
+    if count < 1000:
+        return f"{count:.0f} B"
+    for unit in ("kB", "MB"):
         count /= 1000
-    return f"{count:.1f} GB"
+        if count < 1000:
+            return f"{count:.1f} {unit}"
+    return f"{count / 1000:.1f} GB"
 
 
 class Progress:

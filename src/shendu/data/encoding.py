@@ -18,30 +18,26 @@ import pandas as pd
 import torch
 
 from shendu.data.formats import load_table, table_format
+from shendu.data.formats_io import label_name
 from shendu.errors import DataError
 
 
 def read_csv_file(path: str | Path) -> pd.DataFrame:
     """Read a table file (CSV, or TSV / Parquet / JSON Lines by suffix) with errors naming the file and line."""
     path = Path(path).expanduser()
-    if not path.is_file():
-        raise DataError(f"Table file {path} does not exist. Check the path.")
     return load_table(path, format=None if table_format(path) else "csv").frame
 
-def category_string(value: Any) -> str:
-    """A category's name: ``3.0`` -> ``"3"`` (integers read as floats keep their integer name)."""
-    if isinstance(value, (float, np.floating)) and float(value).is_integer():
-        return str(int(value))
-    return str(value)
+
 
 
 def sorted_categories(series: pd.Series) -> list[str]:
+    """Distinct values as names: numeric columns in numeric order (2 before 10), others sorted as text."""
     values = series.dropna().unique()
     if pd.api.types.is_numeric_dtype(series):
         values = np.sort(values)  # numeric classes sort by value: 2 before 10
     else:
         values = sorted(values, key=str)
-    return list(dict.fromkeys(category_string(v) for v in values))
+    return list(dict.fromkeys(label_name(v) for v in values))
 
 
 def names_text(columns: Any) -> str:
@@ -141,7 +137,7 @@ class TabularEncoding:
         """1..K for training categories (and ``<missing>``), 0 for unseen (warned) and, if not a category, missing."""
         categories = self.categories[name]
         present = series.notna().to_numpy()
-        strings = [category_string(v) if ok else MISSING_CATEGORY for v, ok in zip(series.tolist(), present)]
+        strings = [label_name(v) if ok else MISSING_CATEGORY for v, ok in zip(series.tolist(), present)]
         index = {c: i + 1 for i, c in enumerate(categories)}
         codes = np.array([index.get(s, 0) for s in strings], dtype=np.int64)
         unseen = present & (codes == 0)
@@ -217,8 +213,5 @@ def frame_from_inputs(raw: Any, features: list[str]) -> tuple[pd.DataFrame, str]
     )
 
 
-# -- the table sources: csv, tsv, parquet, jsonl ---------------------------------------------
-
-
-__all__ = ["TabularEncoding", "frame_from_inputs", "category_string", "numeric_column", "read_csv_file",
+__all__ = ["TabularEncoding", "frame_from_inputs", "numeric_column", "read_csv_file",
            "names_text", "sorted_categories", "MISSING_CATEGORY"]

@@ -27,7 +27,7 @@ import numpy as np
 from sklearn.model_selection import GroupKFold, KFold, StratifiedKFold, TimeSeriesSplit
 
 from shendu.data.carving import SEED_MODULUS, group_codes, time_order
-from shendu.errors import ConfigError, DataError, Problem
+from shendu.errors import DataError, Problem
 
 FOLD_METHODS = {
     "stratified": "stratified k-fold (StratifiedKFold)",
@@ -59,13 +59,6 @@ def fold_problems(folds: int | None, fold: int | None) -> list[Problem]:
             f"Set data.fold to 0..{folds - 1}.",
         )]
     return []
-
-
-def check_folds(folds: int | None, fold: int | None) -> None:
-    """Raise a ConfigError when ``data.folds`` / ``data.fold`` do not fit together."""
-    problems = fold_problems(folds, fold)
-    if problems:
-        raise ConfigError(problems)
 
 
 def fold_plan(
@@ -131,4 +124,4 @@ def fold_plan(
     return [(np.sort(tr), np.sort(va)) for tr, va in splitter.split(rows)], how
 
 
-__all__ = ["FOLD_METHODS", "fold_problems", "check_folds", "fold_plan"]
+__all__ = ["FOLD_METHODS", "fold_problems", "fold_plan"]

@@ -27,7 +27,7 @@ import pandas as pd
 
 from shendu.data.formats_arff import ArffData, read_arff
 from shendu.data.formats_infer import infer_source
-from shendu.data.formats_io import decode_text, format_suffix, read_bytes, text_lines
+from shendu.data.formats_io import format_suffix, read_bytes, read_text, text_lines
 from shendu.data.formats_svmlight import SvmlightData, read_svmlight
 from shendu.errors import DataError
 
@@ -56,6 +56,18 @@ class Table:
         if self.lines is not None:
             return f"line {int(self.lines[row])} of {self.path}"
         return f"row {row + 1} of {self.path}"
+
+
+def find_column(
+    columns: list[str], explicit: str | None, candidates: tuple[str, ...], key: str, path: Path
+) -> str | None:
+    """``explicit`` (an error if it is not a column), else the first of ``candidates`` present (any case), else None."""
+    if explicit is not None:
+        if explicit not in columns:
+            raise DataError(f"{key}={explicit!r} is not a column of {path}; its columns are {', '.join(columns)}.")
+        return explicit
+    lowered = {c.lower(): c for c in columns}
+    return next((lowered[c] for c in candidates if c in lowered), None)
 
 
 def table_format(path: str | Path) -> str | None:
@@ -119,7 +131,7 @@ def _record_lines(text: str, delimiter: str, quoted: bool, path: Path) -> list[t
 
 
 def _read_delimited(path: Path, delimiter: str, quoted: bool) -> Table:
-    text = decode_text(read_bytes(path), path)
+    text = read_text(path)
     if not text.strip():
         raise DataError(f"{path} is empty; expected a header line and data rows.")
     records = _record_lines(text, delimiter, quoted, path)
@@ -145,7 +157,7 @@ def _read_delimited(path: Path, delimiter: str, quoted: bool) -> Table:
 
 
 def _read_jsonl(path: Path) -> Table:
-    text = decode_text(read_bytes(path), path)
+    text = read_text(path)
     rows, lines = [], []
     for number, line in enumerate(text_lines(text), 1):
         if not line.strip():
@@ -357,6 +369,6 @@ def read_idx(path: str | Path, num_dims: int | None = None) -> np.ndarray:
 
 
 __all__ = [
-    "read_table", "load_table", "Table", "table_format", "infer_types", "read_arrays", "read_idx",
+    "read_table", "load_table", "Table", "table_format", "find_column", "infer_types", "read_arrays", "read_idx",
     "read_arff", "ArffData", "read_svmlight", "SvmlightData", "infer_source", "IDX_TYPES", "TABLE_SUFFIXES",
 ]

@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 
 from shendu.data.formats_io import base_name, format_suffix, split_of, visible_files
+from shendu.data.formats_svmlight import default_query_path
 from shendu.data.images import find_layout, is_image_file, looks_like_image_folder
 
 IDX_NAME = re.compile(r"^(?P<prefix>.*?)[-_.]?(?P<kind>images|labels)[-.]idx(?P<dims>\d)-ubyte(\.gz)?$", re.IGNORECASE)
@@ -45,7 +46,7 @@ def header_columns(path: Path) -> list[str]:
 
 def _file_source(path: Path) -> str | None:
     suffix = format_suffix(path)
-    if path.with_name(path.name + ".query").is_file():
+    if default_query_path(path).is_file():
         return "svmlight"
     source = SUFFIX_SOURCES.get(suffix)
     if source == "tsv" and any(c in TEXT_COLUMNS for c in header_columns(path)):
@@ -77,13 +78,19 @@ def _text_folder(root: Path) -> bool:
     return False
 
 
-def _text_pairs(files: list[Path]) -> bool:
-    languages: dict[str, set[str]] = {}
+def text_pair_files(files: list[Path]) -> dict[str, dict[str, Path]]:
+    """prefix -> {language: file} for the files named ``<split>.<language>[.gz]`` (``train.en.gz``)."""
+    found: dict[str, dict[str, Path]] = {}
     for path in files:
         match = TEXT_PAIR_NAME.match(base_name(path))
         if match and split_of(match.group("prefix")) is not None:
-            languages.setdefault(match.group("prefix"), set()).add(match.group("language").lower())
-    return any(len(found) == 2 for found in languages.values()) and "train" in {split_of(p) for p in languages}
+            found.setdefault(match.group("prefix"), {})[match.group("language").lower()] = path
+    return found
+
+
+def _text_pairs(files: list[Path]) -> bool:
+    found = text_pair_files(files)
+    return any(len(languages) == 2 for languages in found.values()) and "train" in {split_of(p) for p in found}
 
 
 def _folder_source(root: Path) -> str | None:
@@ -135,4 +142,4 @@ def infer_source(path: str | Path) -> str | None:
 
 
 __all__ = ["infer_source", "first_line", "header_columns", "is_image_label_csv", "FILE_COLUMNS", "LABEL_COLUMNS",
-           "TEXT_COLUMNS", "IDX_NAME", "TEXT_PAIR_NAME"]
+           "TEXT_COLUMNS", "IDX_NAME", "TEXT_PAIR_NAME", "text_pair_files"]

@@ -131,6 +131,14 @@ def fingerprints(paths: Iterable[Path], root: Path | None = None) -> dict[str, s
     }
 
 
+def combined_fingerprint(hashes: Iterable[tuple[str, str]]) -> str:
+    """One sha256 over ``name:sha256`` lines: a single fingerprint for many files (a folder of images)."""
+    digest = hashlib.sha256()
+    for name, file_hash in hashes:
+        digest.update(f"{name}:{file_hash}\n".encode())
+    return digest.hexdigest()
+
+
 # -- paths and split files --------------------------------------------------------------------
 def data_path(config: Any, source: str, example: str) -> Path:
     """``config.path`` resolved, or an error saying this source needs one."""
@@ -142,11 +150,15 @@ def data_path(config: Any, source: str, example: str) -> Path:
     return path
 
 
+def first_target(config: Any) -> str | None:
+    """``data.target`` as one name (the first of a list), for sources that predict a single column."""
+    return config.target if isinstance(config.target, str) or config.target is None else config.target[0]
+
+
 def split_of(name: str) -> str | None:
     """The split a file name names: ``train.csv`` / ``rank.train`` / ``test_2016_flickr.en`` -> train / train / test."""
     parts = base_name(Path(name)).lower().split(".")
-    candidates = [parts[0]] + parts[1:]
-    for part in candidates:
+    for part in parts:
         if part in SPLIT_NAMES:
             return SPLIT_NAMES[part]
     head = re.split(r"[_\-]", parts[0])[0]
@@ -160,7 +172,8 @@ def visible_files(folder: Path) -> list[Path]:
 def find_split_files(folder: Path, accept: Callable[[Path], bool], what: str) -> dict[str, Path]:
     """``{split: file}`` for the accepted files of ``folder`` named train.* / val.* (valid, dev) / test.*.
 
-    A folder with a single accepted file and no split names gives ``{"train": file}``. A file whose name is only the split (``test.csv``) wins over a longer one
+    A folder with a single accepted file and no split names gives ``{"train": file}``.
+    A file whose name is only the split (``test.csv``) wins over a longer one
     (``test_2016.csv``); two equally good candidates are an error.
     """
     chosen: dict[str, list[Path]] = {}
@@ -263,6 +276,6 @@ def encode_labels(
 
 __all__ = [
     "read_bytes", "read_text", "decode_text", "text_lines", "base_name", "format_suffix", "fingerprints",
-    "data_path", "split_of", "find_split_files", "visible_files", "label_name", "sorted_class_names",
-    "read_class_list", "encode_labels", "SPLIT_NAMES",
+    "combined_fingerprint", "data_path", "first_target", "split_of", "find_split_files", "visible_files",
+    "label_name", "sorted_class_names", "read_class_list", "encode_labels", "SPLIT_NAMES",
 ]

@@ -19,9 +19,10 @@ import torch
 from shendu.data.formats import read_arff, read_arrays, read_idx
 from shendu.data.formats_infer import IDX_NAME
 from shendu.data.formats_io import (
-    data_path, find_split_files, fingerprints, format_suffix, label_name, sorted_class_names, visible_files,
+    data_path, find_split_files, fingerprints, first_target, format_suffix, label_name, sorted_class_names,
+    visible_files,
 )
-from shendu.data.formats_svmlight import densify, feature_width, parse_svmlight, query_groups
+from shendu.data.formats_svmlight import default_query_path, densify, feature_width, parse_svmlight, query_groups
 from shendu.data.registry import DATASETS
 from shendu.data.splits import RawData, RawSplit
 from shendu.errors import DataError
@@ -62,9 +63,8 @@ def _npz_split(files: dict[str, Path], config: Any) -> tuple[np.ndarray, np.ndar
     else:
         arrays = {"inputs": read_arrays(files["inputs"])["inputs"], "targets": read_arrays(files["targets"])["inputs"]}
         where = f"{files['inputs'].parent} (inputs.npy + targets.npy)"
-    target = config.target if isinstance(config.target, str) or config.target is None else config.target[0]
     inputs_key = _pick(arrays, config.features[0] if config.features else None, INPUT_KEYS, "data.features", where)
-    targets_key = _pick(arrays, target, TARGET_KEYS, "data.target", where)
+    targets_key = _pick(arrays, first_target(config), TARGET_KEYS, "data.target", where)
     inputs, targets = arrays[inputs_key], arrays[targets_key]
     if len(inputs) != len(targets):
         raise DataError(
@@ -72,7 +72,8 @@ def _npz_split(files: dict[str, Path], config: Any) -> tuple[np.ndarray, np.ndar
             "expected one target per sample."
         )
     if not (np.issubdtype(inputs.dtype, np.number) or inputs.dtype == np.bool_):
-        raise DataError(f"{where}: array {inputs_key!r} has dtype {inputs.dtype}; expected numbers.")
+        raise DataError(f"{where}: array {inputs_key!r} has dtype {inputs.dtype}; expected numbers. "
+                        "Save it as numbers, e.g. x.astype(np.float32).")
     return inputs, targets, targets_key
 
 
@@ -151,11 +152,14 @@ def npz(config: Any, *, target_kind: str) -> RawData:
 
 # -- idx --------------------------------------------------------------------------------------
 def _idx_pairs(folder: Path) -> dict[str, dict[str, Path]]:
-    """split -> {"images": file, "labels": file} from names like ``t10k-images-idx3-ubyte.gz``."""
+    """split -> {"images": file, "labels": file} from names like ``t10k-images-idx3-ubyte.gz``.
+
+    A gzip file and its un-gzipped copy (``x.gz`` beside ``x``) are one file: the gzip one is read.
+    """
     pairs: dict[str, dict[str, Path]] = {}
     for path in visible_files(folder):
         match = IDX_NAME.match(path.name)
-        if not match:
+        if not match or (path.suffix != ".gz" and path.with_name(path.name + ".gz").is_file()):
             continue
         prefix = match.group("prefix").lower()
         split = "test" if re.search(r"t10k|test", prefix) else "val" if re.search(r"val", prefix) else "train"
@@ -224,7 +228,7 @@ def idx(config: Any, *, target_kind: str = "classification") -> RawData:
     largest = max(int(s.targets.max()) for s in splits.values() if len(s))
     files = [p for pair in pairs.values() for p in pair.values()]
     return RawData("image", splits, class_names=[str(i) for i in range(largest + 1)],
-                   description={"source": "idx", "path": str(folder), "fingerprints": fingerprints(files)})
+                   description={"source": "idx", "path": str(folder.resolve()), "fingerprints": fingerprints(files)})
 
 
 # -- arff -------------------------------------------------------------------------------------
@@ -253,11 +257,14 @@ def _arff_targets(data: Any, config: Any, target_kind: str, path: Path) -> list[
     raise DataError(f"{path.name}: set data.target to the attribute to predict; attributes: {', '.join(names[:12])}.")
 
 
-def _arff_encode(frame: pd.DataFrame, targets: list[str], target_kind: str, path: Path) -> tuple[np.ndarray, list[str]]:
+def _check_targets_present(frame: pd.DataFrame, targets: list[str], path: Path) -> None:
     missing = frame[targets].isna().any(axis=1).to_numpy()
     if missing.any():
         raise DataError(f"{path}: instance {int(np.flatnonzero(missing)[0]) + 1} has no value (?) for a target in "
-                        f"{', '.join(targets)}; expected a value in every instance.")
+                        f"{', '.join(targets)}; expected a value in every instance. Fill or remove it.")
+
+
+def _arff_encode(frame: pd.DataFrame, targets: list[str], target_kind: str, path: Path) -> tuple[np.ndarray, list[str]]:
     if target_kind == "multilabel":
         values = frame[targets].astype(str)
         bad = ~values.isin(["0", "1"])
@@ -272,7 +279,10 @@ def _arff_encode(frame: pd.DataFrame, targets: list[str], target_kind: str, path
         return np.array([index[label_name(v)] for v in series.tolist()], dtype=np.int64), [str(n) for n in names]
     values = frame[targets].apply(pd.to_numeric, errors="coerce")
     if values.isna().to_numpy().any():
-        raise DataError(f"{path}: regression targets {', '.join(targets)} must be numeric attributes.")
+        column = values.isna().any().idxmax()
+        example = frame.loc[values[column].isna(), column].iloc[0]
+        raise DataError(f"{path}: regression target {column!r} holds {example!r}, not a number; expected a numeric "
+                        "attribute. Set data.target to a numeric attribute, or use a classification task.")
     return values.to_numpy(dtype=np.float64), list(targets)
 
 
@@ -299,9 +309,12 @@ def arff(config: Any, *, target_kind: str) -> RawData:
     first = parsed["train"]
     for split, data in parsed.items():
         if list(data.frame.columns) != list(first.frame.columns):
-            raise DataError(f"{files[split]} declares different attributes from {files['train']}; expected the same.")
+            raise DataError(f"{files[split]} declares attributes {', '.join(data.frame.columns)}, {files['train']} "
+                            f"{', '.join(first.frame.columns)}; expected the same. Make the split files' headers agree.")
     frame = pd.concat([d.frame for d in parsed.values()], ignore_index=True)
     targets = _arff_targets(first, config, target_kind, files["train"])
+    for split, data in parsed.items():  # per file, so the instance number is the file's own
+        _check_targets_present(data.frame, targets, files[split])
     features = list(config.features) if config.features else [c for c in frame.columns if c not in targets]
     labels, names = _arff_encode(frame, targets, target_kind, files["train"])
     splits, start = {}, 0
@@ -356,7 +369,7 @@ def svmlight(config: Any, *, target_kind: str = "ranking") -> RawData:
         relevance = data.relevance if target_kind == "ranking" else data.relevance.reshape(-1, 1)
         splits[split] = RawSplit(frame, relevance, groups=query_groups(data, None))
     queries = {split: int(s.groups.max()) + 1 for split, s in splits.items() if s.groups is not None and len(s)}
-    query_files = [f.with_name(f.name + ".query") for f in files.values() if f.with_name(f.name + ".query").is_file()]
+    query_files = [q for q in map(default_query_path, files.values()) if q.is_file()]
     return RawData(
         "tabular", splits, target_names=["relevance"], feature_names=columns,
         description={"source": "svmlight", "path": str(path), "num_features": width, "zero_based": zero_based,

@@ -127,9 +127,14 @@ def read_query_file(path: Path, num_rows: int, data_path: Path) -> np.ndarray:
     return np.repeat(np.arange(len(counts), dtype=np.int64), counts)
 
 
+def default_query_path(path: Path) -> Path:
+    """Where LightGBM keeps a data file's query counts: ``rank.train`` -> ``rank.train.query``."""
+    return path.with_name(path.name + ".query")
+
+
 def query_groups(parsed: ParsedSvmlight, query_path: str | Path | None) -> np.ndarray | None:
     """The query index of each row: from ``query_path``, else qid: tokens, else ``<path>.query``, else None."""
-    default = parsed.path.with_name(parsed.path.name + ".query")
+    default = default_query_path(parsed.path)
     if query_path is not None or (parsed.qids is None and default.is_file()):
         return read_query_file(Path(query_path or default).expanduser(), len(parsed.relevance), parsed.path)
     if parsed.qids is None:
@@ -191,4 +196,4 @@ def read_svmlight(
 
 
 __all__ = ["SvmlightData", "read_svmlight", "parse_svmlight", "read_query_file", "query_groups", "densify",
-           "feature_width", "ParsedSvmlight"]
+           "feature_width", "ParsedSvmlight", "default_query_path"]

@@ -7,7 +7,6 @@ decoded once, like the ``image-folder`` source (``shendu.data.images``).
 
 from __future__ import annotations
 
-import hashlib
 import warnings
 from pathlib import Path
 from typing import Any
@@ -15,9 +14,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from shendu.data.formats import Table, load_table, table_format
+from shendu.data.formats import Table, find_column, load_table, table_format
 from shendu.data.formats_infer import FILE_COLUMNS, LABEL_COLUMNS, is_image_label_csv
-from shendu.data.formats_io import data_path, encode_labels, find_split_files, read_class_list, sorted_class_names
+from shendu.data.formats_io import (
+    combined_fingerprint, data_path, encode_labels, find_split_files, fingerprints, first_target, read_class_list,
+    sorted_class_names,
+)
 from shendu.data.images import load_image_files
 from shendu.data.registry import DATASETS
 from shendu.data.splits import RawData, RawSplit
@@ -25,15 +27,10 @@ from shendu.errors import DataError
 
 
 def _column(table: Table, explicit: str | None, candidates: tuple[str, ...], key: str) -> str:
-    columns = [str(c) for c in table.frame.columns]
-    if explicit is not None:
-        if explicit not in columns:
-            raise DataError(f"{key}={explicit!r} is not a column of {table.path}; its columns are {', '.join(columns)}.")
-        return explicit
-    lowered = {c.lower(): c for c in columns}
-    for name in candidates:
-        if name in lowered:
-            return lowered[name]
+    columns = list(table.frame.columns)
+    found = find_column(columns, explicit, candidates, key, table.path)
+    if found is not None:
+        return found
     raise DataError(
         f"{table.path} has no column named {' / '.join(candidates)} (columns: {', '.join(columns)}); expected one. "
         f"Rename it, or set {key} to the column's name."
@@ -85,7 +82,7 @@ def image_csv(config: Any, *, target_kind: str = "classification") -> RawData:
         target_kind: "classification".
     """
     path = data_path(config, "image-csv", "path/to/labels.csv")
-    label_key = config.target if isinstance(config.target, str) or config.target is None else config.target[0]
+    label_key = first_target(config)
     files = _csv_files(path, bool(config.features or label_key))
     tables = {split: load_table(file) for split, file in files.items()}
     entries: dict[str, tuple[list[Path], list[Any], Table]] = {}
@@ -113,15 +110,12 @@ def image_csv(config: Any, *, target_kind: str = "classification") -> RawData:
         rows = torch.arange(row, row + len(kept))
         splits[split] = RawSplit(tensor[rows], labels[split][kept], np.array(kept, dtype=np.int64))
         row += len(kept)
-    digest = hashlib.sha256()
-    for file in files.values():
-        digest.update(f"{file.name}:{hashlib.sha256(file.read_bytes()).hexdigest()}\n".encode())
-    for image, file_hash in zip(kept_paths, hashes):
-        digest.update(f"{image.name}:{file_hash}\n".encode())
+    tables_and_images = [*fingerprints(files.values()).items(), *((p.name, h) for p, h in zip(kept_paths, hashes))]
     return RawData("image", splits, class_names=class_names, description={
         "source": "image-csv", "path": str(path), "files": {s: str(f) for s, f in files.items()},
         "classes_file": str(declared[1]) if declared else None, "image_size": list(size), "channels": channels,
-        "num_files": len(kept_paths), "skipped_files": skipped, "fingerprints": {"images": digest.hexdigest()},
+        "num_files": len(kept_paths), "skipped_files": skipped,
+        "fingerprints": {"images": combined_fingerprint(tables_and_images)},
     })
 
 

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
+from shendu.data.formats_io import combined_fingerprint
 from shendu.data.registry import DATASETS
 from shendu.data.splits import RawData, RawSplit
 from shendu.errors import DataError
@@ -136,15 +137,16 @@ def _handle_failures(
 
 def decode_images(
     items: Sequence[Any], *, size: tuple[int, int] | None, channels: str, on_error: str = "raise",
-    fix: str = SKIP_HINT,
+    fix: str = SKIP_HINT, where: Mapping[str, str] | None = None,
 ) -> tuple[torch.Tensor, list[int], list[str | None]]:
     """Decode image files (or PIL images) into uint8 (N, C, H, W), in parallel.
 
     Returns the tensor, the positions in ``items`` that were kept (all of them
-    unless ``on_error="skip"``) and each kept file's sha256.
+    unless ``on_error="skip"``) and each kept file's sha256. ``where`` names
+    where a file was listed, for errors (see :func:`load_image_files`).
     """
     results = _run_all(_decode, items, size, channels)
-    _handle_failures(items, results, on_error, fix)
+    _handle_failures(items, results, on_error, fix, where)
     kept = [i for i, (_, reason) in enumerate(results) if reason is None]
     arrays = [results[i][0][0] for i in kept]
     shapes = {a.shape for a in arrays}
@@ -294,7 +296,7 @@ def load_image_files(
     )
     size = _choose_size(paths, probes, image_size)
     readable = [path for path, (_, reason) in zip(paths, probes) if reason is None]
-    tensor, kept, hashes = decode_images(readable, size=size, channels=channels, on_error=on_error)
+    tensor, kept, hashes = decode_images(readable, size=size, channels=channels, on_error=on_error, where=where)
     kept_paths = [readable[i] for i in kept]
     skipped += [str(p) for p in sorted(set(readable) - set(kept_paths))]
     return tensor, kept_paths, hashes, size, channels, skipped
@@ -349,11 +351,10 @@ def _folder_data(
         labels = np.array([class_index[c] for p, c in entries if p in row_of], dtype=np.int64)
         splits[split] = RawSplit(tensor[torch.tensor(rows, dtype=torch.long)], labels)
         counts[split] = {name: int((labels == i).sum()) for i, name in enumerate(class_names)}
-    digest = hashlib.sha256()
-    for path, file_hash in zip(kept_paths, hashes):
-        digest.update(f"{path.relative_to(root).as_posix()}:{file_hash}\n".encode())
     description["class_counts"] = counts
-    description["fingerprints"] = {"images": digest.hexdigest()}  # over relative paths and file sha256s
+    description["fingerprints"] = {  # one digest over relative paths and file sha256s
+        "images": combined_fingerprint((p.relative_to(root).as_posix(), h) for p, h in zip(kept_paths, hashes))
+    }
     return RawData("image", splits, class_names=class_names, description=description)
 
 

@@ -32,7 +32,6 @@ from shendu.data.resampling import SYNTHETIC_INDEX, ImbalanceWarning, resample_s
 from shendu.data.splits import RawData, RawSplit
 from shendu.errors import ConfigError, DataError, Problem
 
-CLASS_WEIGHTS_FORMULA = "w_i = N / (C * n_i): N training samples, C classes, n_i samples of class i"
 # The option of each loss that takes one weight per class.
 CLASS_WEIGHT_OPTIONS = {"cross-entropy": "class_weights", "nll": "class_weights", "focal": "alpha"}
 
@@ -98,7 +97,15 @@ def balanced_class_weights(targets: Any, num_classes: int, class_names: list[str
     targets = np.asarray(targets.cpu() if isinstance(targets, torch.Tensor) else targets, dtype=np.int64)
     counts = np.bincount(targets, minlength=num_classes)
     if len(counts) > num_classes:
-        raise DataError(f"Class indices must be below num_classes={num_classes}; received {int(targets.max())}.")
+        raise DataError(f"Class indices must be below num_classes={num_classes}; received {int(targets.max())}. "
+                        "Pass the number of classes of the data (len(class_names)).")
+    return class_weights_from_counts(counts, class_names)
+
+
+def class_weights_from_counts(counts: Any, class_names: list[str] | None = None) -> torch.Tensor:
+    """:func:`balanced_class_weights` from per-class counts n_i (for data never held at once, e.g. streams)."""
+    counts = np.asarray(counts, dtype=np.int64)
+    num_classes = len(counts)
     empty = [name for name, count in zip(_names(class_names, num_classes), counts) if count == 0]
     if empty:
         raise DataError(
@@ -106,7 +113,7 @@ def balanced_class_weights(targets: Any, num_classes: int, class_names: list[str
             f"{', '.join(map(repr, empty))} have no training sample, so N/(C*n_i) is infinite. Add samples of "
             "those classes, lower data.val_fraction / test_fraction, or drop data.limit."
         )
-    return torch.tensor(len(targets) / (num_classes * counts), dtype=torch.float32)
+    return torch.tensor(counts.sum() / (num_classes * counts), dtype=torch.float32)
 
 
 def loss_with_class_weights(spec: Any, class_weights: Any) -> dict[str, Any]:
@@ -270,11 +277,11 @@ class ClassBalancedBatchSampler:
 
 
 __all__ = [
-    "CLASS_WEIGHTS_FORMULA",
     "CLASS_WEIGHT_OPTIONS",
     "ClassBalancedBatchSampler",
     "ImbalanceWarning",
     "balanced_class_weights",
+    "class_weights_from_counts",
     "detect_imbalance",
     "handle_imbalance",
     "loss_with_class_weights",

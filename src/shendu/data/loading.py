@@ -73,10 +73,12 @@ def _check_target_kind(name: str, target_kind: str) -> None:
 def _align_to_stored(stored: Preprocessing, parts: dict[str, RawSplit], raw: RawData) -> None:
     """Check new data against a run's stored preprocessing; remap class indices to the run's."""
     if raw.input_kind != stored.input_kind:
-        raise DataError(f"The run was trained on {stored.input_kind} data; this data is {raw.input_kind}.")
+        raise DataError(f"The run was trained on {stored.input_kind} data; this data is {raw.input_kind}. "
+                        f"Evaluate it on {stored.input_kind} data (set data.source / data.path accordingly).")
     if stored.target_kind == "regression":
         if raw.target_names != stored.target_names:
-            raise DataError(f"The run predicts {stored.target_names}; this data's targets are {raw.target_names}.")
+            raise DataError(f"The run predicts {stored.target_names}; this data's targets are {raw.target_names}. "
+                            f"Set data.target={stored.target_names} (the columns the run was trained on).")
         return
     unknown = [c for c in raw.class_names or [] if c not in stored.class_names]
     if unknown:
@@ -145,7 +147,6 @@ def load_data(config: Any, *, target_kind: str, seed: int, preprocessing: Prepro
             config.imbalance, parts["train"], raw, target_kind=target_kind, seed=seed)
         if imbalance is not None:
             facts["imbalance"] = imbalance
-    if preprocessing is None:
         preprocessing = fit_preprocessing(raw, parts["train"], target_kind=target_kind, **options)
         facts["preprocessing"] = "fitted on the training split"
         if raw.input_kind == "tabular" and not preprocessing.feature_names:

@@ -38,11 +38,13 @@ import torch
 from shendu.data.images import image_size_pair, images_from_inputs
 from shendu.data.scaling import (
     SCALING_CLASSES,
+    ColumnStatistics,
     Imputation,
     MinMaxScaling,
     Normalization,
     Standardization,
     TargetStandardization,
+    feature_scaling,
 )
 from shendu.data.splits import RawData, RawSplit
 from shendu.data.encoding import MISSING_CATEGORY, TabularEncoding, frame_from_inputs
@@ -138,7 +140,14 @@ class Preprocessing:
                     f"Set data.image_size={list(self.image_size)} and data.channels={self.channels}."
                 )
             return self.normalization(inputs)
-        features = self.encoding.transform(inputs, where)
+        return self.scale_features(self.encoding.transform(inputs, where), where)
+
+    def scale_features(self, features: np.ndarray, where: str = "the data") -> torch.Tensor:
+        """Already-encoded tabular features (N, F') -> float32 model inputs: imputation, then scaling.
+
+        ``transform_inputs`` after its encoding step; streamed shards whose columns are
+        the encoded features call it directly.
+        """
         if self.imputation is not None:
             features = self.imputation(features, self.encoding.output_names, where)
         if self.feature_scaling is not None:
@@ -291,16 +300,10 @@ def fit_preprocessing(raw: RawData, train: RawSplit, *, target_kind: str, scalin
         )
     encoding = TabularEncoding.fit(train.inputs, raw.feature_names, raw.categorical, categorical_encoding)
     encoded = encoding.transform(train.inputs, "the training split")
-    unscaled = encoding.categorical_columns
-    # NaN-aware statistics: missing values are disregarded, as scikit-learn's scalers do.
-    feature_scaling = {
-        "standard": lambda: Standardization.fit(encoded, unscaled),
-        "minmax": lambda: MinMaxScaling.fit(encoded, unscaled, 0.0, 1.0),
-        "minmax-symmetric": lambda: MinMaxScaling.fit(encoded, unscaled, -1.0, 1.0),
-        "none": lambda: None,
-    }[scaling]()
-    return Preprocessing(encoding=encoding, imputation=Imputation.fit(encoded, missing),
-                         feature_scaling=feature_scaling, missing=missing, **common)
+    statistics = ColumnStatistics(encoded)  # NaN-aware, each computed once: imputation and scaling share the mean
+    return Preprocessing(encoding=encoding, imputation=Imputation.from_statistics(statistics, missing),
+                         feature_scaling=feature_scaling(scaling, statistics, encoding.categorical_columns),
+                         missing=missing, **common)
 
 
 # -- missing values at load time -------------------------------------------------------
@@ -325,8 +328,8 @@ def handle_missing_rows(parts: dict[str, RawSplit], raw: RawData, policy: str | 
         present = [c for c in columns if c in part.inputs.columns]  # absent columns are reported by the encoding
         masks[name] = part.inputs[present].isna().to_numpy() if present else np.zeros((len(part), 0), dtype=bool)
         if policy == "raise" and masks[name].any():
-            column = present[int(np.flatnonzero(masks[name].any(axis=0))[0])]
-            rows = [int(r) for r in part.indices[part.inputs[column].isna().to_numpy()]]
+            position = int(np.flatnonzero(masks[name].any(axis=0))[0])
+            column, rows = present[position], [int(r) for r in part.indices[masks[name][:, position]]]
             raise DataError(
                 f"Column {column!r} has {len(rows)} missing value(s) in the {name} split (data.missing=raise): "
                 f"rows {', '.join(map(str, rows[:5]))}{', ...' if len(rows) > 5 else ''} (0-based rows of the "

@@ -32,6 +32,8 @@ import torch
 from imblearn.over_sampling import ADASYN, SMOTE, SMOTEN, SMOTENC, RandomOverSampler
 from imblearn.under_sampling import RandomUnderSampler, TomekLinks
 
+from shendu.data.carving import SEED_MODULUS
+from shendu.data.scaling import ColumnStatistics, Standardization
 from shendu.data.splits import RawSplit
 from shendu.errors import DataError
 
@@ -92,8 +94,8 @@ def _chosen_rows(sampler: Any, targets: np.ndarray) -> np.ndarray:
 class _TabularMatrix:
     """Raw feature columns -> a numeric matrix, and synthetic rows of it back to raw columns.
 
-    Numeric columns are z-scored with the split's mean / std (missing values
-    take the mean); categorical columns become integer codes (code 0 =
+    Numeric columns are z-scored with the split's mean / std
+    (``shendu.data.scaling.Standardization``: missing values take the mean); categorical columns become integer codes (code 0 =
     missing) that SMOTE-NC / SMOTE-N treat as categories.
     """
 
@@ -101,13 +103,9 @@ class _TabularMatrix:
         self.numeric = [f for f in features if f not in categorical]
         self.categorical = [f for f in features if f in categorical]
         values = frame[self.numeric].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
-        with warnings.catch_warnings():  # an all-missing column has no mean: it becomes 0 (no effect on distances)
-            warnings.simplefilter("ignore", RuntimeWarning)
-            self.mean = np.nan_to_num(np.nanmean(values, axis=0))
-            self.std = np.nan_to_num(np.nanstd(values, axis=0))
-        self.std[self.std == 0] = 1.0
-        filled = np.where(np.isnan(values), self.mean, values)
-        self.scaled = (filled - self.mean) / self.std  # (N, numeric)
+        standardization = Standardization.from_statistics(ColumnStatistics(values))
+        self.mean, self.std = np.asarray(standardization.mean), np.asarray(standardization.std)
+        self.scaled = standardization(values)  # (N, numeric); a missing value -> 0, i.e. the mean
         self.levels: list[pd.Index] = []
         codes = []
         for column in self.categorical:
@@ -139,7 +137,7 @@ class _TabularMatrix:
 def _synthesize(method: str, matrix: np.ndarray, targets: np.ndarray, *, seed: int, k_neighbors: int,
                 categorical_columns: list[int]) -> tuple[np.ndarray, np.ndarray]:
     """New (synthetic) rows and their classes; imbalanced-learn returns the originals first, in order."""
-    random_state = seed % 2**32
+    random_state = seed % SEED_MODULUS
     if method == "adasyn":
         sampler: Any = ADASYN(n_neighbors=k_neighbors, random_state=random_state)
     elif categorical_columns and len(categorical_columns) == matrix.shape[1]:
@@ -217,7 +215,7 @@ def resample_split(part: RawSplit, method: str, *, seed: int, k_neighbors: int =
     targets = np.asarray(part.targets, dtype=np.int64)
     if method in ("oversample", "undersample"):
         cls = RandomOverSampler if method == "oversample" else RandomUnderSampler
-        return part.take(_chosen_rows(cls(random_state=seed % 2**32), targets))
+        return part.take(_chosen_rows(cls(random_state=seed % SEED_MODULUS), targets))
     is_image = isinstance(part.inputs, torch.Tensor)
     if not is_image:
         features = list(features) if features is not None else [str(c) for c in part.inputs.columns]

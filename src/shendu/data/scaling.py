@@ -10,12 +10,20 @@ and applied identically to every split and to new inputs at predict time
 - :class:`Standardization` / :class:`MinMaxScaling`: tabular features
   (``data.scaling``: standard / minmax, minmax-symmetric);
 - :class:`TargetStandardization`: regression targets (``data.target_transform``).
+
+The statistics themselves come from :class:`ImageMoments` (images) and
+:class:`ColumnStatistics` (tables) for a split held in memory; a streamed fit
+(``shendu.data.stream_fit``) accumulates the same statistics chunk by chunk and
+builds the same objects with the same constructors (``ImageMoments``,
+:func:`feature_scaling`, ``Imputation.from_statistics``).
 """
 
 from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
 
 import numpy as np
 import torch
@@ -28,6 +36,7 @@ IMAGE_SCALINGS = {  # data.scaling -> (pixel_scale, mean, std) for the fixed (no
     "minmax-symmetric": (127.5, 1.0, 1.0),  # pixels / 127.5 - 1 -> [-1, 1]
     "none": (1.0, 0.0, 1.0),  # raw 0..255 as float
 }
+MINMAX_RANGES = {"minmax": (0.0, 1.0), "minmax-symmetric": (-1.0, 1.0)}  # tables: data.scaling -> (low, high)
 
 
 def safe_scale(scale: np.ndarray) -> np.ndarray:
@@ -42,6 +51,87 @@ def _nan_statistic(function, features: np.ndarray, empty: float) -> np.ndarray:
     with warnings.catch_warnings():  # all-NaN columns warn; their NaN result is handled by the caller
         warnings.simplefilter("ignore", RuntimeWarning)
         return function(features, axis=0)
+
+
+class ImageMoments:
+    """Per-channel sums of pixels / 255 and of their squares, added chunk by chunk; exact for uint8.
+
+    ``Normalization.fit`` feeds it a split in memory, a streamed fit one chunk
+    of shards at a time: both get the same ``normalization()``.
+
+    Args:
+        num_channels: C of the (N, C, H, W) images.
+    """
+
+    def __init__(self, num_channels: int):
+        self.histogram = torch.zeros(num_channels, 256, dtype=torch.int64)  # uint8: pixel counts per level
+        self.total = torch.zeros(num_channels, dtype=torch.float64)  # float images: sums of pixels / 255
+        self.squares = torch.zeros(num_channels, dtype=torch.float64)
+        self.count = 0
+
+    def update(self, images: torch.Tensor | np.ndarray) -> None:
+        """Add (N, C, H, W) images holding pixels 0..255: a tensor, or a (read-only, memory-mapped) array."""
+        self.count += images.shape[0] * images.shape[2] * images.shape[3]
+        for channel in range(images.shape[1]):
+            if isinstance(images, torch.Tensor):
+                values = images[:, channel].reshape(-1).cpu()
+            else:  # one channel copied out: contiguous and writable, as torch needs
+                values = torch.from_numpy(np.array(images[:, channel]).reshape(-1))
+            if values.dtype == torch.uint8:
+                # A 256-bin histogram gives exact sums ~20x faster than float conversion.
+                self.histogram[channel] += torch.bincount(values, minlength=256)
+            else:
+                values = values.to(torch.float64) / 255.0
+                self.total[channel] += values.sum()
+                self.squares[channel] += values.square().sum()
+
+    def normalization(self) -> Normalization:
+        """``data.scaling=standard``: mean and population std per channel of pixels / 255."""
+        levels = torch.arange(256, dtype=torch.float64) / 255.0
+        histogram = self.histogram.to(torch.float64)
+        total, squares = self.total + histogram @ levels, self.squares + histogram @ levels.square()
+        count = max(self.count, 1)
+        mean = total / count
+        std = (squares / count - mean.square()).clamp_min(0).sqrt()
+        return Normalization(mean.tolist(), safe_scale(std.numpy()).tolist())
+
+
+class ColumnStatistics:
+    """NaN-aware per-column statistics of an in-memory (N, F) array, each computed on first use.
+
+    Missing values (NaN) are disregarded, as scikit-learn's scalers do; a
+    column with no value at all gets NaN (the constructors that read these
+    statistics replace it). A streamed fit passes
+    ``shendu.data.stream_fit.RunningMoments`` instead, which has the same
+    ``mean``, ``std``, ``minimum`` and ``maximum`` (no ``median``).
+
+    Args:
+        features: (N, F) float values.
+    """
+
+    def __init__(self, features: np.ndarray):
+        self.features = features
+
+    @cached_property
+    def mean(self) -> np.ndarray:
+        return _nan_statistic(np.nanmean, self.features, 0.0)
+
+    @cached_property
+    def std(self) -> np.ndarray:
+        """Population standard deviation (ddof=0)."""
+        return _nan_statistic(np.nanstd, self.features, 1.0)
+
+    @cached_property
+    def median(self) -> np.ndarray:
+        return _nan_statistic(np.nanmedian, self.features, 0.0)
+
+    @cached_property
+    def minimum(self) -> np.ndarray:
+        return _nan_statistic(np.nanmin, self.features, 0.0)
+
+    @cached_property
+    def maximum(self) -> np.ndarray:
+        return _nan_statistic(np.nanmax, self.features, 1.0)
 
 
 @dataclass
@@ -71,25 +161,10 @@ class Normalization:
     @classmethod
     def fit(cls, images: torch.Tensor) -> Normalization:
         """Statistics of uint8 / float images (N, C, H, W) holding pixels 0..255."""
-        num_channels = images.shape[1]
-        count = max(images.shape[0] * images.shape[2] * images.shape[3], 1)
-        if images.dtype == torch.uint8:
-            # A 256-bin histogram per channel gives exact sums ~20x faster than float conversion.
-            histogram = torch.stack(
-                [torch.bincount(images[:, c].reshape(-1), minlength=256) for c in range(num_channels)]
-            ).to(torch.float64).cpu()
-            levels = torch.arange(256, dtype=torch.float64) / 255.0
-            total, squares = histogram @ levels, histogram @ levels.square()
-        else:
-            total = torch.zeros(num_channels, dtype=torch.float64)
-            squares = torch.zeros(num_channels, dtype=torch.float64)
-            for start in range(0, images.shape[0], _CHUNK):
-                chunk = images[start:start + _CHUNK].to(torch.float64).cpu() / 255.0
-                total += chunk.sum(dim=(0, 2, 3))
-                squares += chunk.square().sum(dim=(0, 2, 3))
-        mean = total / count
-        std = (squares / count - mean.square()).clamp_min(0).sqrt()
-        return cls(mean.tolist(), safe_scale(std.numpy()).tolist())
+        moments = ImageMoments(images.shape[1])
+        for start in range(0, images.shape[0], _CHUNK):
+            moments.update(images[start:start + _CHUNK])
+        return moments.normalization()
 
     @classmethod
     def fixed(cls, scaling: str, num_channels: int) -> Normalization:
@@ -132,11 +207,12 @@ class Imputation:
     policy: str = "mean"
 
     @classmethod
-    def fit(cls, features: np.ndarray, policy: str = "mean") -> Imputation:
+    def from_statistics(cls, statistics: Any, policy: str = "mean") -> Imputation:
+        """The fill for ``policy`` from a :class:`ColumnStatistics` (or a stream's running moments)."""
         if policy in ("drop", "raise"):
             return cls([], policy)
-        statistic = {"mean": np.nanmean, "median": np.nanmedian}[policy]
-        return cls(np.nan_to_num(_nan_statistic(statistic, features, 0.0)).tolist(), policy)
+        fill = statistics.mean if policy == "mean" else statistics.median
+        return cls(np.nan_to_num(fill).tolist(), policy)
 
     def __call__(self, features: np.ndarray, names: list[str] | None = None, where: str = "the data") -> np.ndarray:
         missing = np.isnan(features)
@@ -175,10 +251,9 @@ class Standardization:
     std: list[float]
 
     @classmethod
-    def fit(cls, features: np.ndarray, unscaled: np.ndarray | None = None) -> Standardization:
-        """Statistics of (N, F) ``features``; columns where ``unscaled`` is True keep mean 0, std 1."""
-        mean = np.nan_to_num(_nan_statistic(np.nanmean, features, 0.0))
-        std = safe_scale(_nan_statistic(np.nanstd, features, 1.0))
+    def from_statistics(cls, statistics: Any, unscaled: np.ndarray | None = None) -> Standardization:
+        """From a :class:`ColumnStatistics` (or running moments); columns where ``unscaled`` is True keep mean 0, std 1."""
+        mean, std = np.nan_to_num(statistics.mean), safe_scale(statistics.std)
         if unscaled is not None:
             mean, std = np.where(unscaled, 0.0, mean), np.where(unscaled, 1.0, std)
         return cls(mean.tolist(), std.tolist())
@@ -215,11 +290,11 @@ class MinMaxScaling:
     high: float = 1.0
 
     @classmethod
-    def fit(cls, features: np.ndarray, unscaled: np.ndarray | None = None, low: float = 0.0,
-            high: float = 1.0) -> MinMaxScaling:
-        minimum = _nan_statistic(np.nanmin, features, 0.0)
-        maximum = _nan_statistic(np.nanmax, features, 1.0)
-        empty = ~np.isfinite(minimum)  # a column with no training value: leave it alone
+    def from_statistics(cls, statistics: Any, unscaled: np.ndarray | None = None, low: float = 0.0,
+                        high: float = 1.0) -> MinMaxScaling:
+        """From a :class:`ColumnStatistics` (or running moments); columns where ``unscaled`` is True are left alone."""
+        minimum, maximum = statistics.minimum, statistics.maximum
+        empty = ~np.isfinite(minimum)  # a column with no training value (NaN, or +inf when streamed): leave it alone
         if unscaled is not None:
             empty |= unscaled
         # min = low, max = high is the identity map.
@@ -259,11 +334,12 @@ class TargetStandardization:
             names: list[str] | None = None) -> TargetStandardization:
         values = np.asarray(targets, dtype=np.float64)
         if log:
-            values = cls._log(values, indices, names, "the training split")
+            values = cls.log_targets(values, indices, names, "the training split")
         return cls(np.mean(values, axis=0).tolist(), safe_scale(np.std(values, axis=0)).tolist(), log)
 
     @staticmethod
-    def _log(values: np.ndarray, indices: np.ndarray | None, names: list[str] | None, where: str) -> np.ndarray:
+    def log_targets(values: np.ndarray, indices: np.ndarray | None, names: list[str] | None, where: str) -> np.ndarray:
+        """log1p of (N, T) targets; a target <= -1 (or missing) is an error naming its column and source row."""
         bad = ~(values > -1.0)
         if bad.any():
             row, column = (int(i) for i in np.argwhere(bad)[0])
@@ -280,7 +356,7 @@ class TargetStandardization:
                where: str = "the data") -> torch.Tensor:
         values = np.asarray(targets, dtype=np.float64)
         if self.log:
-            values = self._log(values, indices, names, where)
+            values = self.log_targets(values, indices, names, where)
         encoded = (values - np.asarray(self.mean)) / np.asarray(self.std)
         return torch.from_numpy(encoded.astype(np.float32))
 
@@ -291,10 +367,27 @@ class TargetStandardization:
         return torch.expm1(values) if self.log else values
 
 
+def feature_scaling(scaling: str, statistics: Any,
+                    unscaled: np.ndarray | None = None) -> Standardization | MinMaxScaling | None:
+    """The tabular feature scaling ``data.scaling`` names, built from training statistics.
+
+    Args:
+        scaling: "standard", "minmax", "minmax-symmetric" or "none" (-> None).
+        statistics: :class:`ColumnStatistics` of the encoded training split, or
+            ``shendu.data.stream_fit.RunningMoments`` merged over a stream.
+        unscaled: (F,) bool, True for categorical columns (one-hot / index codes), which stay unchanged.
+    """
+    if scaling == "standard":
+        return Standardization.from_statistics(statistics, unscaled)
+    if scaling in MINMAX_RANGES:
+        return MinMaxScaling.from_statistics(statistics, unscaled, *MINMAX_RANGES[scaling])
+    return None
+
+
 SCALING_CLASSES = {cls.__name__: cls for cls in (Normalization, Imputation, Standardization, MinMaxScaling,
                                                    TargetStandardization)}
 
 __all__ = [
     "Normalization", "Imputation", "Standardization", "MinMaxScaling", "TargetStandardization", "SCALING_CLASSES",
-    "IMAGE_SCALINGS", "safe_scale",
+    "IMAGE_SCALINGS", "MINMAX_RANGES", "ImageMoments", "ColumnStatistics", "feature_scaling", "safe_scale",
 ]

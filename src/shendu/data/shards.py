@@ -168,7 +168,8 @@ def write_shards(
 def _check_labels(targets: np.ndarray, class_names: list[str], where: str, first_row: int) -> None:
     """Class indices must lie in [0, number of classes)."""
     if not np.issubdtype(targets.dtype, np.integer):
-        raise DataError(f"Targets in {where} are {targets.dtype}; class indices must be integers.")
+        raise DataError(f"Targets in {where} are {targets.dtype}; class indices must be integers 0..{len(class_names) - 1}. "
+                        "Store integer class indices, or leave class_names unset for regression targets.")
     bad = np.flatnonzero((targets < 0) | (targets >= len(class_names)))
     if len(bad):
         row = int(bad[0])
@@ -279,7 +280,7 @@ class NpyShards:
 
     def open(self, shard: int) -> ShardWindow:
         inputs = self._map(shard, "inputs", self.input_shape, self.input_dtype)
-        targets = np.array(self._map(shard, "targets", self.target_shape, self.target_dtype))
+        targets = self.targets_of(shard)
         if self.class_names is not None:
             _check_labels(targets, self.class_names, self.where(shard), int(self.offsets[shard]))
         return ShardWindow(inputs, targets)

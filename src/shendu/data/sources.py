@@ -1,8 +1,8 @@
 """Readers behind the catalogue's own datasets, and ``resolve_source``.
 
 The catalogue (``shendu.data.catalog``) registers every named dataset; this
-module holds the readers that are not a general file format: the MNIST-style
-folder of four IDX files, and scikit-learn's bundled tables and digits.
+module holds the readers that are not a general file format: scikit-learn's
+bundled tables and digits (MNIST-style folders are read by the ``idx`` source).
 ``resolve_source`` names the source a run reads: ``data.source``, or one
 inferred from ``data.path``.
 """
@@ -18,75 +18,10 @@ import pandas as pd
 import torch
 from sklearn import datasets as sklearn_datasets
 
-from shendu.data.formats import infer_source, read_idx
-from shendu.data.images import looks_like_image_folder
+from shendu.data.formats import infer_source
 from shendu.data.registry import DATASETS
 from shendu.data.splits import RawData, RawSplit
 from shendu.errors import DataError
-
-MNIST_FILES = {
-    "train-images": "train-images-idx3-ubyte",
-    "train-labels": "train-labels-idx1-ubyte",
-    "test-images": "t10k-images-idx3-ubyte",
-    "test-labels": "t10k-labels-idx1-ubyte",
-}
-
-
-# -- MNIST-style folders -------------------------------------------------------------
-def _idx_file(folder: Path, stem: str) -> Path | None:
-    for name in (stem + ".gz", stem):
-        if (folder / name).is_file():
-            return folder / name
-    return None
-
-
-def find_mnist(folder: str | Path) -> dict[str, Path] | None:
-    """The four MNIST-style IDX files (gzip or plain) in ``folder``, or None if any is missing."""
-    files = {key: _idx_file(Path(folder).expanduser(), stem) for key, stem in MNIST_FILES.items()}
-    return files if all(files.values()) else None  # type: ignore[return-value]
-
-
-def _mnist_split(files: dict[str, Path], prefix: str, num_classes: int) -> RawSplit:
-    images = read_idx(files[f"{prefix}-images"], 3)
-    labels = read_idx(files[f"{prefix}-labels"], 1)
-    for path, array in ((files[f"{prefix}-images"], images), (files[f"{prefix}-labels"], labels)):
-        if array.dtype != np.uint8:
-            raise DataError(f"{path} holds {array.dtype} values; MNIST-style files hold unsigned bytes (IDX type 0x08). "
-                            "It is from another dataset; download it again.")
-    if len(images) != len(labels):
-        raise DataError(
-            f"{files[prefix + '-images'].name} holds {len(images)} images but {files[prefix + '-labels'].name} "
-            f"holds {len(labels)} labels; expected the same count. One of the files is from another dataset."
-        )
-    if labels.size and labels.max() >= num_classes:
-        raise DataError(
-            f"{files[prefix + '-labels']} holds label {labels.max()}; expected class indices 0-{num_classes - 1}."
-        )
-    return RawSplit(torch.from_numpy(images.copy()).unsqueeze(1), labels.astype(np.int64))  # (N, 1, 28, 28)
-
-
-def read_mnist_folder(folder: Path, name: str, class_names: list[str]) -> RawData:
-    """Read an MNIST-style folder (MNIST, Fashion-MNIST): own train and test splits, 28x28 grayscale.
-
-    Args:
-        folder: holds ``train-images-idx3-ubyte(.gz)``, ``train-labels-idx1-ubyte(.gz)``,
-            ``t10k-images-idx3-ubyte(.gz)`` and ``t10k-labels-idx1-ubyte(.gz)``.
-        name: the dataset's name, recorded in the description.
-        class_names: the name of each label index.
-    """
-    files = find_mnist(folder)
-    if files is None:
-        raise DataError(
-            f"{folder} lacks some of the four IDX files {', '.join(s + '.gz' for s in MNIST_FILES.values())} "
-            "(gzip or not). Put them there."
-        )
-    splits = {split: _mnist_split(files, split, len(class_names)) for split in ("train", "test")}
-    description = {
-        "source": name, "path": str(Path(folder).resolve()),
-        "fingerprints": {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in files.values()},
-    }
-    return RawData("image", splits, class_names=list(class_names), description=description)
-
 
 # -- scikit-learn's bundled sets -------------------------------------------------
 def _fingerprint(*arrays: np.ndarray) -> str:
@@ -166,9 +101,7 @@ def not_data_error(name: str, tags: Any) -> DataError | None:
 def resolve_source(config: Any) -> str:
     """``data.source`` if set, else inferred from ``data.path``."""
     if config.source:
-        if config.source not in DATASETS:
-            raise DATASETS.unknown(config.source)
-        problem = not_data_error(config.source, DATASETS.entry(config.source).tags)
+        problem = not_data_error(config.source, DATASETS.entry(config.source).tags)  # did-you-mean when unknown
         if problem:
             raise problem
         return config.source
@@ -190,13 +123,9 @@ def resolve_source(config: Any) -> str:
             "it) or .txt file (optionally .gz / .bz2), or a folder. "
             "Set data.source to name its format (see: shendu list datasets)."
         )
-    if find_mnist(path):
-        return "mnist"
-    inferred = infer_source(path)
+    inferred = infer_source(path)  # the four MNIST files -> mnist, class folders of images -> image-folder, ...
     if inferred in DATASETS:
         return inferred
-    if looks_like_image_folder(path):
-        return "image-folder"
     found = sorted(p.name + ("/" if p.is_dir() else "") for p in path.iterdir())
     raise DataError(
         f"Cannot tell what data {path} holds: found {', '.join(found[:8]) or 'nothing'}"
@@ -207,5 +136,4 @@ def resolve_source(config: Any) -> str:
     )
 
 
-__all__ = ["resolve_source", "not_data_error", "read_idx", "find_mnist", "read_mnist_folder", "read_bundled",
-           "MNIST_FILES"]
+__all__ = ["resolve_source", "not_data_error", "read_bundled"]

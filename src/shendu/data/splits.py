@@ -37,12 +37,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from shendu.data.carving import carve_count, carve_rows, choose_rows, count_groups, time_keys, time_order, time_range
+from shendu.data.carving import carve_count, carve_rows, choose_rows, group_codes, time_keys, time_order, time_range
 from shendu.data.folds import fold_plan, fold_problems
 from shendu.errors import ConfigError, DataError, Problem
 
 SPLIT_NAMES = ("train", "val", "test")
-SPLIT_METHODS = ("random", "stratified", "group", "time")
 
 
 @dataclass
@@ -274,7 +273,7 @@ def _check_group_count(parts: dict[str, RawSplit], plan: SplitPlan) -> None:
     carves_val = not ("test" in parts and "val" in parts)
     needed = (plan.folds if plan.folds else 1 + carves_val) + carves_test
     pooled = plan.folds and "val" in parts and "test" in parts  # folds then pool train with the own val split
-    found = count_groups(np.concatenate([parts["train"].groups, parts["val"].groups]) if pooled else parts["train"].groups)
+    _, found = group_codes(np.concatenate([parts["train"].groups, parts["val"].groups]) if pooled else parts["train"].groups)
     if found < needed:
         wanted = (f"{plan.folds} folds" if plan.folds else "train and val") + (" plus test" if carves_test else "")
         raise DataError(
@@ -380,6 +379,6 @@ def limit_train(part: RawSplit, limit: int | None, seed: int, method: str = "ran
 
 
 __all__ = [
-    "Split", "RawSplit", "RawData", "SplitPlan", "SPLIT_NAMES", "SPLIT_METHODS", "choose_rows", "concat_raw_splits",
+    "Split", "RawSplit", "RawData", "SplitPlan", "SPLIT_NAMES", "choose_rows", "concat_raw_splits",
     "split_raw_data", "limit_train", "time_order_facts",
 ]

@@ -19,7 +19,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import torch
 
 from shendu.data import scaling
 from shendu.data.preprocessing import Preprocessing
@@ -31,6 +30,9 @@ CHUNK_ROWS = 4096
 
 class RunningMoments:
     """Count, mean, M2, minimum and maximum per column, merged chunk by chunk; NaN values are skipped.
+
+    A column with no value keeps mean 0, std NaN and minimum +inf, which the
+    ``scaling`` constructors (``feature_scaling``, ``Imputation.from_statistics``) treat as empty.
 
     Args:
         width: number of columns.
@@ -57,50 +59,15 @@ class RunningMoments:
         self.m2 += chunk_m2 + delta * delta * self.count * share
         self.mean += delta * share
         self.count = total
-        self.minimum = np.minimum(self.minimum, np.where(valid, values, np.inf).min(axis=0, initial=np.inf))
-        self.maximum = np.maximum(self.maximum, np.where(valid, values, -np.inf).max(axis=0, initial=-np.inf))
+        # fmin / fmax skip NaN; an all-NaN column stays at +inf / -inf
+        self.minimum = np.fmin(self.minimum, np.fmin.reduce(values, axis=0, initial=np.inf))
+        self.maximum = np.fmax(self.maximum, np.fmax.reduce(values, axis=0, initial=-np.inf))
 
     @property
     def std(self) -> np.ndarray:
         """Population standard deviation (NaN for a column with no value)."""
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.sqrt(self.m2 / self.count)
-
-    @property
-    def mean_or_nan(self) -> np.ndarray:
-        return np.where(self.count > 0, self.mean, np.nan)
-
-
-class ImageMoments:
-    """Per-channel sums of pixels / 255 and their squares over (N, C, H, W) images (exact for uint8)."""
-
-    def __init__(self, num_channels: int):
-        self.histogram = torch.zeros(num_channels, 256, dtype=torch.int64)
-        self.total = torch.zeros(num_channels, dtype=torch.float64)
-        self.squares = torch.zeros(num_channels, dtype=torch.float64)
-        self.count = 0
-
-    def update(self, images: np.ndarray) -> None:
-        self.count += images.shape[0] * images.shape[2] * images.shape[3]
-        for channel in range(images.shape[1]):
-            # One channel copied out of the (read-only, memory-mapped) chunk: contiguous and writable for torch.
-            values = torch.from_numpy(np.array(images[:, channel]).reshape(-1))
-            if values.dtype == torch.uint8:
-                self.histogram[channel] += torch.bincount(values, minlength=256)
-            else:
-                values = values.to(torch.float64) / 255.0
-                self.total[channel] += values.sum()
-                self.squares[channel] += values.square().sum()
-
-    def normalization(self) -> scaling.Normalization:
-        """The statistics of ``Normalization.fit``, computed the same way."""
-        levels = torch.arange(256, dtype=torch.float64) / 255.0
-        histogram = self.histogram.to(torch.float64)
-        total, squares = self.total + histogram @ levels, self.squares + histogram @ levels.square()
-        count = max(self.count, 1)
-        mean = total / count
-        std = (squares / count - mean.square()).clamp_min(0).sqrt()
-        return scaling.Normalization(mean.tolist(), scaling.safe_scale(std.numpy()).tolist())
 
 
 def _chunks(shards: Any) -> Any:
@@ -127,7 +94,8 @@ def fit_stream_preprocessing(shards: Any, *, target_kind: str, scaling_name: str
     """Fit preprocessing on streamed training shards in one bounded-memory pass.
 
     Use it where ``fit_preprocessing`` would need the whole split in memory;
-    the result is the same (to float rounding) on data that fits.
+    the result is the same (to float rounding) on data that fits: the same
+    statistics, turned into the same objects by the same ``scaling`` constructors.
 
     Args:
         shards: the training shards (``NpyShards`` or ``ParquetShards``).
@@ -139,8 +107,7 @@ def fit_stream_preprocessing(shards: Any, *, target_kind: str, scaling_name: str
     Returns the preprocessing and, for classification, the class counts.
     """
     image = shards.input_kind == "image"
-    width = int(np.prod(shards.input_shape[:1]))
-    features = ImageMoments(width) if image else RunningMoments(width)
+    features = scaling.ImageMoments(shards.input_shape[0]) if image else RunningMoments(shards.input_shape[0])
     targets = None if target_kind == "classification" else RunningMoments(int(np.prod(shards.target_shape or (1,))))
     counts = np.zeros(0, dtype=np.int64)
     for inputs, labels, first_row, shard in _chunks(shards):
@@ -154,19 +121,13 @@ def fit_stream_preprocessing(shards: Any, *, target_kind: str, scaling_name: str
                                 f"({shards.where(shard)}) and data.missing=raise. Fill it, or set data.missing=mean.")
             features.update(values)
         if targets is None:
-            _count_classes(labels, counts, first_row, shards, shard)
-            counts = _grown(counts, labels)
-        else:
-            values = labels.reshape(len(labels), -1).astype(np.float64)
-            if target_transform == "log":
-                bad = ~(values > -1.0)
-                if bad.any():
-                    row = int(np.argwhere(bad)[0][0])
-                    raise DataError(f"data.target_transform=log needs targets above -1; row {first_row + row} "
-                                    f"({shards.where(shard)}) holds {values[row].tolist()}. "
-                                    "Use data.target_transform=standard, or shift the targets.")
-                values = np.log1p(values)
-            targets.update(values)
+            counts = _add_class_counts(counts, labels, first_row, shards, shard)
+            continue
+        values = labels.reshape(len(labels), -1).astype(np.float64)
+        if target_transform == "log":
+            values = scaling.TargetStandardization.log_targets(
+                values, np.arange(first_row, first_row + len(values)), shards.target_names, shards.where(shard))
+        targets.update(values)
     common: dict[str, Any] = {"input_kind": shards.input_kind, "target_kind": target_kind, "scaling": scaling_name}
     if target_kind == "classification":
         common["class_names"] = class_names_of(shards, len(counts) - 1)
@@ -174,38 +135,34 @@ def fit_stream_preprocessing(shards: Any, *, target_kind: str, scaling_name: str
     else:
         common["target_names"] = list(shards.target_names or [f"target{i}" for i in range(len(targets.mean))])
         common["target_transform"] = target_transform
-        common["target_standardization"] = _target_scaling(targets, target_transform)
+        common["target_standardization"] = None if target_transform == "none" else scaling.TargetStandardization(
+            targets.mean.tolist(), scaling.safe_scale(targets.std).tolist(), target_transform == "log")
     if image:
         preprocessing = _image_preprocessing(shards, features, scaling_name, common)
     else:
-        preprocessing = _table_preprocessing(shards, features, scaling_name, missing, common)
+        preprocessing = Preprocessing(
+            encoding=TabularEncoding(list(shards.feature_names), {}),
+            imputation=scaling.Imputation.from_statistics(features, missing),
+            feature_scaling=scaling.feature_scaling(scaling_name, features), missing=missing, **common)
     return preprocessing, (counts if target_kind == "classification" else None)
 
 
-def _count_classes(labels: np.ndarray, counts: np.ndarray, first_row: int, shards: Any, shard: int) -> None:
+def _add_class_counts(counts: np.ndarray, labels: np.ndarray, first_row: int, shards: Any, shard: int) -> np.ndarray:
+    """``counts`` plus the chunk's class counts, grown to the largest label seen; labels must be indices >= 0."""
     if not np.issubdtype(labels.dtype, np.integer) or labels.ndim != 1:
         raise DataError(f"Classification targets must be integer class indices (N,); {shards.where(shard)} holds "
                         f"{labels.dtype} {labels.shape[1:] or ''}. Use a regression task, or store class indices.")
-    if len(labels) and labels.min() < 0:
+    if not len(labels):
+        return counts
+    if labels.min() < 0:
         row = int(np.flatnonzero(labels < 0)[0])
         raise DataError(f"Label {int(labels[row])} at row {first_row + row} ({shards.where(shard)}) is negative; "
                         "class indices run from 0. Fix the label.")
-
-
-def _grown(counts: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    chunk = np.bincount(labels, minlength=len(counts)) if len(labels) else np.zeros(len(counts), dtype=np.int64)
+    chunk = np.bincount(labels, minlength=len(counts))
     return np.pad(counts, (0, len(chunk) - len(counts))) + chunk
 
 
-def _target_scaling(moments: RunningMoments, transform: str) -> scaling.TargetStandardization | None:
-    """As ``TargetStandardization.fit``: mean and population std of the (log1p) targets; none: no scaling."""
-    if transform == "none":
-        return None
-    return scaling.TargetStandardization(moments.mean.tolist(), scaling.safe_scale(moments.std).tolist(),
-                                         transform == "log")
-
-
-def _image_preprocessing(shards: Any, moments: ImageMoments, scaling_name: str, common: dict) -> Preprocessing:
+def _image_preprocessing(shards: Any, moments: scaling.ImageMoments, scaling_name: str, common: dict) -> Preprocessing:
     num_channels, height, width = shards.input_shape
     if num_channels not in (1, 3):
         raise DataError(f"Images in {shards.where(0)} have {num_channels} channels; expected 1 (grayscale) or 3 (RGB). "
@@ -216,22 +173,4 @@ def _image_preprocessing(shards: Any, moments: ImageMoments, scaling_name: str, 
                          normalization=normalization, **common)
 
 
-def _table_preprocessing(shards: Any, moments: RunningMoments, scaling_name: str, missing: str,
-                         common: dict) -> Preprocessing:
-    """As ``fit_preprocessing`` for numeric columns: NaN-aware statistics, missing values disregarded."""
-    mean = np.nan_to_num(moments.mean_or_nan)
-    if scaling_name == "standard":
-        feature_scaling: Any = scaling.Standardization(mean.tolist(), scaling.safe_scale(moments.std).tolist())
-    elif scaling_name in ("minmax", "minmax-symmetric"):
-        low, high = (-1.0 if scaling_name == "minmax-symmetric" else 0.0), 1.0
-        empty = moments.count == 0  # a column with no training value is left alone (min = low, max = high)
-        feature_scaling = scaling.MinMaxScaling(np.where(empty, low, moments.minimum).tolist(),
-                                                np.where(empty, high, moments.maximum).tolist(), low, high)
-    else:
-        feature_scaling = None
-    imputation = scaling.Imputation(mean.tolist() if missing == "mean" else [], missing)
-    return Preprocessing(encoding=TabularEncoding(list(shards.feature_names), {}), imputation=imputation,
-                         feature_scaling=feature_scaling, missing=missing, **common)
-
-
-__all__ = ["fit_stream_preprocessing", "RunningMoments", "ImageMoments", "class_names_of"]
+__all__ = ["fit_stream_preprocessing", "RunningMoments", "class_names_of"]

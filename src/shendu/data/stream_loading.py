@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from shendu.data.imbalance import detect_imbalance
+from shendu.data.imbalance import class_weights_from_counts, detect_imbalance
 from shendu.data.loading import DataBundle
 from shendu.data.parquet_shards import ParquetShards, parquet_files
 from shendu.data.preprocessing import preprocessing_options
@@ -73,9 +73,10 @@ def open_splits(config: Any, target_kind: str, class_names: list[str] | None = N
     if not path.exists():
         raise DataError(f"data.path {path} does not exist. Point it at a shard folder or a Parquet file.")
 
-    def parquet(files: list[Path]) -> ParquetShards:
+    def parquet(files: list[Path], class_values: Any = None) -> ParquetShards:
+        """class_values (train's, for val / test) take precedence over class_names."""
         return ParquetShards(files, target=config.target, features=config.features, target_kind=target_kind,
-                             class_names=class_names)
+                             class_values=class_values, class_names=class_names)
 
     if path.is_file():
         if path.suffix != ".parquet":
@@ -89,8 +90,7 @@ def open_splits(config: Any, target_kind: str, class_names: list[str] | None = N
     if (path / "train").is_dir() and any((path / "train").glob("*.parquet")):
         found = {name: path / name for name in SPLITS if (path / name).is_dir() and any((path / name).glob("*.parquet"))}
         train = parquet(parquet_files(found["train"]))
-        others = {name: ParquetShards(parquet_files(folder), target=config.target, features=config.features,
-                                      target_kind=target_kind, class_values=train.class_values)
+        others = {name: parquet(parquet_files(folder), train.class_values)
                   for name, folder in found.items() if name != "train"}
         return {"train": train, **others}, "parquet"
     if any(path.glob("*.parquet")):
@@ -175,12 +175,7 @@ def _imbalance(config: Any, counts: np.ndarray, names: list[str]) -> tuple[dict[
                               "data.imbalance.class_weights=true" if config.class_weights else None)
     if not config.class_weights:
         return record, None
-    empty = [name for name, count in zip(names, counts) if count == 0]
-    if empty:
-        raise DataError(f"data.imbalance.class_weights=true needs every class in the training split; class(es) "
-                        f"{', '.join(map(repr, empty))} have no training sample, so N/(C*n_i) is infinite.")
-    # balanced_class_weights' formula, from counts: the streamed targets are never held at once.
-    weights = torch.tensor(counts.sum() / (len(counts) * counts), dtype=torch.float32)
+    weights = class_weights_from_counts(counts, names)  # from counts: the streamed targets are never held at once
     record["class_weights"] = dict(zip(names, weights.tolist()))
     record["class_weights_from"] = "the training counts of the streamed preprocessing pass"
     return record, weights

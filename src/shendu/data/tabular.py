@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from shendu.data.encoding import category_string, names_text, read_csv_file, sorted_categories
+from shendu.data.encoding import names_text, read_csv_file, sorted_categories
 from shendu.data.formats import Table, infer_types, load_table, table_format
-from shendu.data.formats_io import data_path, find_split_files, fingerprints
+from shendu.data.formats_io import data_path, find_split_files, fingerprints, label_name
 from shendu.data.registry import DATASETS
 from shendu.data.splits import RawData, RawSplit
 from shendu.errors import DataError
@@ -70,7 +70,7 @@ def _encode_targets(frame: pd.DataFrame, targets: list[str], target_kind: str, p
         series = frame[targets[0]]
         class_names = sorted_categories(series)
         index = {name: i for i, name in enumerate(class_names)}
-        labels = np.array([index[category_string(v)] for v in series.tolist()], dtype=np.int64)
+        labels = np.array([index[label_name(v)] for v in series.tolist()], dtype=np.int64)
         return labels, class_names
     values = frame[targets].apply(pd.to_numeric, errors="coerce")
     bad = values.isna() & frame[targets].notna()
@@ -91,7 +91,7 @@ def _read_tables(path: Path, source: str, format: str | None) -> dict[str, Table
     files = find_split_files(
         path, lambda p: table_format(p) == format if format else table_format(p) is not None, f"{source} table"
     )
-    return {split: load_table(files[split], format=format) for split in ("train", "val", "test") if split in files}
+    return {split: load_table(file, format=format) for split, file in files.items()}  # train, val, test order
 
 
 def _check_same_columns(tables: dict[str, Table]) -> list[str]:

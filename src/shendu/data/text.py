@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from shendu.data.formats import Table, load_table, table_format
-from shendu.data.formats_infer import TEXT_COLUMNS, TEXT_PAIR_NAME
+from shendu.data.formats import Table, find_column, load_table, table_format
+from shendu.data.formats_infer import LABEL_COLUMNS, TEXT_COLUMNS, text_pair_files
 from shendu.data.formats_io import (
-    SPLIT_NAMES, base_name, read_text, split_of, text_lines, visible_files,
+    SPLIT_NAMES, format_suffix, read_text, split_of, text_lines, visible_files,
 )
 from shendu.errors import DataError
 
@@ -40,7 +40,7 @@ def read_text_lines(path: str | Path) -> list[str]:
 
 
 def _is_text_file(path: Path) -> bool:
-    return path.is_file() and not path.name.startswith(".") and Path(base_name(path)).suffix.lower() in TEXT_SUFFIXES
+    return path.is_file() and not path.name.startswith(".") and format_suffix(path) in TEXT_SUFFIXES
 
 
 def read_text_folder(root: str | Path) -> tuple[list[str], np.ndarray, list[str]]:
@@ -71,15 +71,6 @@ def read_text_folder(root: str | Path) -> tuple[list[str], np.ndarray, list[str]
     return texts, np.array(labels, dtype=np.int64), [c.name for c in classes]
 
 
-def _text_column(columns: list[str], explicit: str | None, candidates: tuple[str, ...], key: str, path: Path) -> str | None:
-    if explicit is not None:
-        if explicit not in columns:
-            raise DataError(f"{key}={explicit!r} is not a column of {path}; its columns are {', '.join(columns)}.")
-        return explicit
-    lowered = {c.lower(): c for c in columns}
-    return next((lowered[c] for c in candidates if c in lowered), None)
-
-
 def load_text_table(
     path: str | Path, text_column: str | None = None, label_column: str | None = None
 ) -> tuple[pd.DataFrame, Table]:
@@ -87,11 +78,11 @@ def load_text_table(
     path = Path(path).expanduser()
     table = load_table(path, format=None if table_format(path) else "tsv")
     columns = list(table.frame.columns)
-    text = _text_column(columns, text_column, TEXT_COLUMNS, "the text column", path)
+    text = find_column(columns, text_column, TEXT_COLUMNS, "the text column", path)
     if text is None:
         raise DataError(f"{path} has no column named sentence or text (columns: {', '.join(columns)}); "
                         "name the text column with data.features=[column].")
-    label = _text_column(columns, label_column, ("label", "class"), "data.target", path)
+    label = find_column(columns, label_column, LABEL_COLUMNS, "data.target", path)
     out = pd.DataFrame({"text": table.frame[text].astype(object)})
     if label is not None:
         out["label"] = table.frame[label].astype(object)
@@ -138,16 +129,6 @@ class TextPairs:
     files: dict[str, tuple[Path, Path]]
 
 
-def _pair_files(folder: Path) -> dict[str, dict[str, Path]]:
-    """prefix -> {language: file} for names ``<prefix>.<language>[.gz]``."""
-    found: dict[str, dict[str, Path]] = {}
-    for path in visible_files(folder):
-        match = TEXT_PAIR_NAME.match(base_name(path))
-        if match and split_of(match.group("prefix")) is not None:
-            found.setdefault(match.group("prefix"), {})[match.group("language").lower()] = path
-    return found
-
-
 def _languages(found: dict[str, dict[str, Path]], source: str | None, target: str | None, folder: Path) -> tuple[str, str]:
     languages = sorted({language for files in found.values() for language in files})
     if source is None or target is None:
@@ -181,7 +162,7 @@ def read_text_pairs(folder: str | Path, source_language: str | None = None,
         target_language: the language code of the outputs (e.g. "de").
     """
     folder = Path(folder).expanduser()
-    found = _pair_files(folder)
+    found = text_pair_files(visible_files(folder))
     if not found:
         names = ", ".join(p.name for p in visible_files(folder)[:8]) or "nothing"
         raise DataError(f"{folder} holds no files named <split>.<language>[.gz] (found {names}); expected e.g. "

@@ -8,7 +8,6 @@ text itself is what a language or translation model learns to produce.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,7 +15,8 @@ import pandas as pd
 
 from shendu.data.formats import table_format
 from shendu.data.formats_io import (
-    base_name, data_path, encode_labels, find_split_files, fingerprints, read_class_list, sorted_class_names,
+    combined_fingerprint, data_path, encode_labels, find_split_files, fingerprints, first_target, format_suffix,
+    read_class_list, sorted_class_names,
 )
 from shendu.data.images import find_layout
 from shendu.data.registry import DATASETS
@@ -48,7 +48,7 @@ def text_lines(config: Any, *, target_kind: str = "language-model") -> RawData:
     """
     path = data_path(config, "text-lines", "path/to/corpus.txt")
     files = {"train": path} if path.is_file() else find_split_files(
-        path, lambda p: Path(base_name(p)).suffix.lower() in LINE_SUFFIXES, "text")
+        path, lambda p: format_suffix(p) in LINE_SUFFIXES, "text")
     splits = {split: _row_ids(pd.DataFrame({"text": read_text_lines(file)})) for split, file in files.items()}
     for split, part in splits.items():
         if len(part) == 0:
@@ -83,7 +83,7 @@ def text_folder(config: Any, *, target_kind: str = "classification") -> RawData:
     files = sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith("."))
     return RawData("text", splits, class_names=class_names, description={
         "source": "text-folder", "path": str(root), "num_files": len(files),
-        "fingerprints": fingerprints(files, root),
+        "fingerprints": {"texts": combined_fingerprint(fingerprints(files, root).items())},  # one digest, not one per file
     })
 
 
@@ -105,7 +105,7 @@ def text_tsv(config: Any, *, target_kind: str = "classification") -> RawData:
     path = data_path(config, "text-tsv", "path/to/train.tsv")
     files = {"train": path} if path.is_file() else find_split_files(path, lambda p: table_format(p) is not None, "text table")
     text_column = config.features[0] if config.features else None
-    label_column = config.target if isinstance(config.target, str) or config.target is None else config.target[0]
+    label_column = first_target(config)
     tables = {split: load_text_table(file, text_column, label_column) for split, file in files.items()}
     for frame, table in tables.values():
         if "label" not in frame.columns:
@@ -143,8 +143,7 @@ def text_pairs(config: Any, *, target_kind: str = "sequence-to-sequence") -> Raw
     folder = data_path(config, "text-pairs", "path/to/multi30k")
     if not folder.is_dir():
         raise DataError(f"data.path {folder} is a file; the text-pairs source expects the folder of aligned files.")
-    target = config.target if isinstance(config.target, str) or config.target is None else config.target[0]
-    pairs = read_text_pairs(folder, config.features[0] if config.features else None, target)
+    pairs = read_text_pairs(folder, config.features[0] if config.features else None, first_target(config))
     files = [file for pair in pairs.files.values() for file in pair]
     return RawData("text", {split: _row_ids(frame) for split, frame in pairs.splits.items()}, description={
         "source": "text-pairs", "path": str(folder), "languages": [pairs.source_language, pairs.target_language],

@@ -271,7 +271,8 @@ class Trainer:
             batch = to_device(batch, self.device)
             if self.diagnostics is not None:
                 self.diagnostics.start_step(state.global_step)
-            if self.closure:
+            stepping = self.closure or (number + 1) % self.accumulate == 0 or number == last
+            if self.closure:  # the optimizer evaluates the batch itself, possibly several times
                 loss = self._optimizer_step(batch)
             else:
                 with autocast(self.precision, self.device):
@@ -279,12 +280,12 @@ class Trainer:
                 total = self._with_penalty(loss)
                 scaled = total / self.accumulate if self.accumulate > 1 else total
                 (self.scaler.scale(scaled) if self.scaler is not None else scaled).backward()
+                if stepping:
+                    self._optimizer_step()
             # The data loss, so it compares with the validation loss (closure optimizers return the
             # penalised loss their line search minimises).
             self.losses[number] = loss.detach()
-            if self.closure or (number + 1) % self.accumulate == 0 or number == last:
-                if not self.closure:
-                    self._optimizer_step()
+            if stepping:
                 state.batch = number + 1
                 if every and state.global_step % every == 0 and number != last:
                     self._check_finite(number + 1)
@@ -349,7 +350,8 @@ class Trainer:
         if self.schedule is not None and is_metric_schedule(self.schedule):
             monitor = schedule_monitor(self.schedule) or self.monitor
             if monitor is None:
-                raise ValueError("a reduce-on-plateau schedule needs a metric to watch; set schedule.monitor=val.loss.")
+                raise ConfigError([Problem("schedule.monitor", None, "a metric for the plateau schedule to watch",
+                                           "Set schedule.monitor=val.loss (or train.monitor), or give the run an evaluation.")])
             self.schedule.step(_lookup(record, monitor))
         if self.diagnostics is not None:
             self.diagnostics.end_epoch(record)

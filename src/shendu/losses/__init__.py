@@ -33,7 +33,7 @@ from shendu.losses import (
 )
 from shendu.losses.adversarial import WassersteinLoss, gradient_penalty
 from shendu.losses.classification import BinaryCrossEntropyLoss, CrossEntropyLoss, NegativeLogLikelihoodLoss
-from shendu.losses.composite import WeightedSumLoss, build_loss, loss_problems
+from shendu.losses.composite import WeightedSumLoss, build_loss, loss_problems, reads_class_probabilities
 from shendu.losses.divergence import DistillationLoss, KLDivergenceLoss
 from shendu.losses.embedding import ContrastiveLoss, CosineEmbeddingLoss, TripletLoss
 from shendu.losses.focal import FocalLoss
@@ -45,6 +45,7 @@ from shendu.losses.regression import HuberLoss, MeanAbsoluteErrorLoss, MeanSquar
 from shendu.losses.self_supervised import InfoNCELoss, NTXentLoss
 
 __all__ = [
+    "reads_class_probabilities",
     "LOSSES",
     "BinaryCrossEntropyLoss",
     "ContrastiveLoss",

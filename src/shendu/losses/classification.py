@@ -38,11 +38,18 @@ BINARY_CROSS_ENTROPY_FORMULA = (
 NLL_FORMULA = "loss_i = -w[y_i] * x_i[y_i] (x = log-probabilities); mean = sum_i loss_i / sum_i w[y_i]"
 
 
-def weights_on(weights: torch.Tensor | None, outputs: torch.Tensor) -> torch.Tensor | None:
-    """The weights on the outputs' device and in their dtype (torch refuses mixed dtypes)."""
-    if weights is None or (weights.device == outputs.device and weights.dtype == outputs.dtype):
-        return weights
-    return weights.to(device=outputs.device, dtype=outputs.dtype)
+def weights_on(module: nn.Module, buffer: str, outputs: torch.Tensor) -> torch.Tensor | None:
+    """The module's weight buffer on the outputs' device and in their dtype (torch refuses mixed dtypes).
+
+    A buffer on another device is moved there once and kept, so later steps pay no copy.
+    """
+    weights = getattr(module, buffer)
+    if weights is None:
+        return None
+    if weights.device != outputs.device:
+        weights = weights.to(outputs.device)
+        setattr(module, buffer, weights)
+    return weights if weights.dtype == outputs.dtype else weights.to(outputs.dtype)
 
 
 def weights_buffer(values: list[float] | None) -> torch.Tensor | None:
@@ -158,13 +165,10 @@ class CrossEntropyLoss(nn.Module):
         soft = check_class_targets("cross-entropy", outputs, targets, self.class_weights, allow_probabilities=True)
         if soft and targets.dtype != outputs.dtype:
             targets = targets.to(outputs.dtype)
-        if self.class_weights is not None and self.class_weights.device != outputs.device:
-            # Moved once and kept, so later steps pay no copy.
-            self.class_weights = self.class_weights.to(outputs.device)
         return F.cross_entropy(
             outputs,
             targets,
-            weight=weights_on(self.class_weights, outputs),
+            weight=weights_on(self, "class_weights", outputs),
             ignore_index=self.ignore_index,
             reduction=self.reduction,
             label_smoothing=self.label_smoothing,
@@ -221,12 +225,10 @@ class BinaryCrossEntropyLoss(nn.Module):
         check_same_shape("binary-cross-entropy", outputs, targets)
         if self.pos_weight is not None:
             self._check_pos_weight(outputs)
-            if self.pos_weight.device != outputs.device:
-                self.pos_weight = self.pos_weight.to(outputs.device)
         if targets.dtype != outputs.dtype:
             targets = targets.to(outputs.dtype)
         return F.binary_cross_entropy_with_logits(
-            outputs, targets, pos_weight=weights_on(self.pos_weight, outputs), reduction=self.reduction
+            outputs, targets, pos_weight=weights_on(self, "pos_weight", outputs), reduction=self.reduction
         )
 
     def _check_pos_weight(self, outputs: torch.Tensor) -> None:
@@ -295,12 +297,10 @@ class NegativeLogLikelihoodLoss(nn.Module):
 
     def forward(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         check_class_targets("nll", outputs, targets, self.class_weights)
-        if self.class_weights is not None and self.class_weights.device != outputs.device:
-            self.class_weights = self.class_weights.to(outputs.device)
         return F.nll_loss(
             outputs,
             targets,
-            weight=weights_on(self.class_weights, outputs),
+            weight=weights_on(self, "class_weights", outputs),
             ignore_index=self.ignore_index,
             reduction=self.reduction,
         )

@@ -17,6 +17,9 @@ import torch
 from torch import nn
 
 from shendu.errors import ConfigError, DataError, Problem
+from shendu.losses.classification import CrossEntropyLoss
+from shendu.losses.divergence import KLDivergenceLoss
+from shendu.losses.focal import FocalLoss
 from shendu.losses.registry import CLASS_MARGIN_AXIS, LOSSES
 
 # Keys of a term that belong to the sum, not to the term's loss.
@@ -208,3 +211,18 @@ class WeightedSumLoss(nn.Module):
 
     def extra_repr(self) -> str:
         return ", ".join(f"{w:g} * {n}" for n, w in zip(self.term_names, self.weights))
+
+
+def reads_class_probabilities(loss: nn.Module) -> bool:
+    """Whether ``loss`` reads (B, C) class-probability targets, as mixup and cutmix produce them.
+
+    Cross-entropy and KL divergence do; focal loss does with ``mode: multi-class``
+    (in "auto" mode it reads (B, C) float targets as binary labels); a weighted sum
+    does when every term does. Every other loss reads hard labels or values.
+    """
+    if isinstance(loss, WeightedSumLoss):
+        return all(reads_class_probabilities(term) for term in loss.terms)
+    if isinstance(loss, FocalLoss):
+        return loss.mode == "multi-class"
+    return isinstance(loss, (CrossEntropyLoss, KLDivergenceLoss))
+

@@ -24,6 +24,7 @@ from shendu.losses.registry import (
     check_reduction,
     check_same_shape,
     margin_profile,
+    reduce,
 )
 
 FOCAL_MODES = ("auto", "binary", "multi-class")
@@ -154,9 +155,7 @@ class FocalLoss(nn.Module):
         loss = cross_entropy * (1 - p_true) ** self.gamma
         if self.alpha is not None:
             loss = loss * (self.alpha * targets + (1 - self.alpha) * (1 - targets))
-        if self.reduction == "mean":
-            return loss.mean()
-        return loss.sum() if self.reduction == "sum" else loss
+        return reduce(loss, self.reduction)
 
     def _multiclass(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         if check_class_targets("focal", outputs, targets, self.class_alpha, allow_probabilities=True):
@@ -166,27 +165,25 @@ class FocalLoss(nn.Module):
         log_p_true = F.log_softmax(outputs, dim=1).gather(1, safe.unsqueeze(1)).squeeze(1)  # (B, ...)
         loss = -((1 - log_p_true.exp()) ** self.gamma) * log_p_true
         if self.class_alpha is not None:
-            loss = loss * weights_on(self.class_alpha, outputs)[safe]
+            loss = loss * weights_on(self, "class_alpha", outputs)[safe]
         elif self.alpha is not None:
             loss = loss * self.alpha
         loss = loss * valid
         if self.reduction == "mean":
             # As cross-entropy: the mean over the samples that are not ignored.
             return loss.sum() / valid.sum().clamp_min(1)
-        return loss.sum() if self.reduction == "sum" else loss
+        return reduce(loss, self.reduction)
 
     def _class_probabilities(self, outputs: torch.Tensor, probabilities: torch.Tensor) -> torch.Tensor:
         """Soft labels q (B, C, ...): loss = -sum_c q_c * alpha_c * (1 - p_c)^gamma * log(p_c)."""
         log_p = F.log_softmax(outputs, dim=1)  # (B, C, ...)
         terms = -probabilities * (1 - log_p.exp()) ** self.gamma * log_p
         if self.class_alpha is not None:
-            terms = terms * weights_on(self.class_alpha, outputs).view(1, -1, *([1] * (outputs.dim() - 2)))
+            terms = terms * weights_on(self, "class_alpha", outputs).view(1, -1, *([1] * (outputs.dim() - 2)))
         elif self.alpha is not None:
             terms = terms * self.alpha
         loss = terms.sum(dim=1)  # (B, ...)
-        if self.reduction == "mean":
-            return loss.mean()
-        return loss.sum() if self.reduction == "sum" else loss
+        return reduce(loss, self.reduction)
 
     def extra_repr(self) -> str:
         alpha = self.class_alpha.tolist() if self.class_alpha is not None else self.alpha

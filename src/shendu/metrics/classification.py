@@ -47,12 +47,20 @@ def _num_classes(metric: str, num_classes: Any) -> int:
     return num_classes
 
 
-def _ignore_index(metric: str, ignore_index: Any) -> int | None:
+def _multiclass(metric_class: type[Metric], metric: str, num_classes: Any, ignore_index: Any, **options: Any) -> Metric:
+    """Build a torchmetrics multi-class metric after checking the options every classification metric shares."""
     if ignore_index is not None and (isinstance(ignore_index, bool) or not isinstance(ignore_index, int)):
         raise ConfigError(
-            [Problem("metrics", ignore_index, "an integer class index or null", "Set ignore_index: -100 or remove it.")]
+            [
+                Problem(
+                    "metrics",
+                    f"{metric} with ignore_index={ignore_index!r}",
+                    "an integer class index or null",
+                    f"Set {{name: {metric}, ignore_index: -100}} or remove ignore_index.",
+                )
+            ]
         )
-    return ignore_index
+    return metric_class(num_classes=_num_classes(metric, num_classes), ignore_index=ignore_index, **options)
 
 
 @METRICS.register(
@@ -80,12 +88,7 @@ def accuracy(
         top_k: count a hit when the true class is among the k highest scores.
         ignore_index: targets equal to this are skipped.
     """
-    return MulticlassAccuracy(
-        num_classes=_num_classes("accuracy", num_classes),
-        top_k=top_k,
-        average="micro",
-        ignore_index=_ignore_index("accuracy", ignore_index),
-    )
+    return _multiclass(MulticlassAccuracy, "accuracy", num_classes, ignore_index, top_k=top_k, average="micro")
 
 
 @METRICS.register(
@@ -110,11 +113,7 @@ def precision(
         num_outputs: unused; accepted so every metric is built the same way.
         ignore_index: targets equal to this are skipped.
     """
-    return MulticlassPrecision(
-        num_classes=_num_classes("precision", num_classes),
-        average="macro",
-        ignore_index=_ignore_index("precision", ignore_index),
-    )
+    return _multiclass(MulticlassPrecision, "precision", num_classes, ignore_index, average="macro")
 
 
 @METRICS.register(
@@ -137,11 +136,7 @@ def recall(num_classes: int | None = None, num_outputs: int | None = None, ignor
         num_outputs: unused; accepted so every metric is built the same way.
         ignore_index: targets equal to this are skipped.
     """
-    return MulticlassRecall(
-        num_classes=_num_classes("recall", num_classes),
-        average="macro",
-        ignore_index=_ignore_index("recall", ignore_index),
-    )
+    return _multiclass(MulticlassRecall, "recall", num_classes, ignore_index, average="macro")
 
 
 @METRICS.register(
@@ -165,11 +160,7 @@ def f1(num_classes: int | None = None, num_outputs: int | None = None, ignore_in
         num_outputs: unused; accepted so every metric is built the same way.
         ignore_index: targets equal to this are skipped.
     """
-    return MulticlassF1Score(
-        num_classes=_num_classes("f1", num_classes),
-        average="macro",
-        ignore_index=_ignore_index("f1", ignore_index),
-    )
+    return _multiclass(MulticlassF1Score, "f1", num_classes, ignore_index, average="macro")
 
 
 @METRICS.register(
@@ -197,11 +188,7 @@ def zero_one_loss(
         ignore_index: targets equal to this are skipped.
     """
     # For one label per sample, the micro Hamming distance is exactly the misclassified fraction.
-    return MulticlassHammingDistance(
-        num_classes=_num_classes("zero-one-loss", num_classes),
-        average="micro",
-        ignore_index=_ignore_index("zero-one-loss", ignore_index),
-    )
+    return _multiclass(MulticlassHammingDistance, "zero-one-loss", num_classes, ignore_index, average="micro")
 
 
 def confusion_matrix(preds: torch.Tensor, targets: torch.Tensor, num_classes: int) -> torch.Tensor:

@@ -10,6 +10,8 @@ learning rate and wd the weight decay (L2-style, g = g + wd * w, except in
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from shendu.optim.first_order import Optimizer, Params
@@ -21,6 +23,13 @@ ADAM_FORMULA = (
     "m = b1 * m + (1 - b1) * g; v = b2 * v + (1 - b2) * g^2; "
     "m_hat = m / (1 - b1^t); v_hat = v / (1 - b2^t); w -= lr * m_hat / (sqrt(v_hat) + eps)"
 )
+
+
+def _adam_options(name: str, lr: Any, betas: Any, eps: Any, weight_decay: Any) -> dict[str, Any]:
+    """The checked options every member of the family shares, as keyword arguments of its torch class."""
+    lr, weight_decay = check_lr_and_decay(name, lr, weight_decay)
+    eps = check_number("optimizer", name, "eps", eps, positive=True, example="1e-8")
+    return {"lr": lr, "betas": check_betas(name, betas), "eps": eps, "weight_decay": weight_decay, "foreach": None}
 
 
 @OPTIMIZERS.register(
@@ -47,10 +56,7 @@ def adam(
         eps: added to the denominator for numerical stability.
         weight_decay: L2 penalty wd (>= 0), added to the gradient.
     """
-    lr, weight_decay = check_lr_and_decay("adam", lr, weight_decay)
-    eps = check_number("optimizer", "adam", "eps", eps, positive=True, example="1e-8")
-    betas = check_betas("adam", betas)
-    return torch.optim.Adam(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, foreach=None)
+    return torch.optim.Adam(params, **_adam_options("adam", lr, betas, eps, weight_decay))
 
 
 @OPTIMIZERS.register(
@@ -79,10 +85,7 @@ def adamw(
         eps: added to the denominator for numerical stability.
         weight_decay: decoupled decay wd (>= 0); default 0.01.
     """
-    lr, weight_decay = check_lr_and_decay("adamw", lr, weight_decay)
-    eps = check_number("optimizer", "adamw", "eps", eps, positive=True, example="1e-8")
-    betas = check_betas("adamw", betas)
-    return torch.optim.AdamW(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, foreach=None)
+    return torch.optim.AdamW(params, **_adam_options("adamw", lr, betas, eps, weight_decay))
 
 
 @OPTIMIZERS.register(
@@ -109,10 +112,7 @@ def amsgrad(
         eps: added to the denominator for numerical stability.
         weight_decay: L2 penalty wd (>= 0).
     """
-    lr, weight_decay = check_lr_and_decay("amsgrad", lr, weight_decay)
-    eps = check_number("optimizer", "amsgrad", "eps", eps, positive=True, example="1e-8")
-    betas = check_betas("amsgrad", betas)
-    return torch.optim.Adam(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=True, foreach=None)
+    return torch.optim.Adam(params, amsgrad=True, **_adam_options("amsgrad", lr, betas, eps, weight_decay))
 
 
 @OPTIMIZERS.register(
@@ -147,18 +147,9 @@ def nadam(
         weight_decay: L2 penalty wd (>= 0).
         momentum_decay: the psi of the paper's momentum warm-up schedule.
     """
-    lr, weight_decay = check_lr_and_decay("nadam", lr, weight_decay)
-    eps = check_number("optimizer", "nadam", "eps", eps, positive=True, example="1e-8")
+    options = _adam_options("nadam", lr, betas, eps, weight_decay)
     momentum_decay = check_number("optimizer", "nadam", "momentum_decay", momentum_decay, example="0.004")
-    return torch.optim.NAdam(
-        params,
-        lr=lr,
-        betas=check_betas("nadam", betas),
-        eps=eps,
-        weight_decay=weight_decay,
-        momentum_decay=momentum_decay,
-        foreach=None,
-    )
+    return torch.optim.NAdam(params, momentum_decay=momentum_decay, **options)
 
 
 @OPTIMIZERS.register(
@@ -198,16 +189,9 @@ def radam(
         weight_decay: weight decay wd (>= 0); L2 in the gradient unless decoupled.
         decoupled_weight_decay: shrink the weights directly as AdamW does (w -= lr * wd * w).
     """
-    lr, weight_decay = check_lr_and_decay("radam", lr, weight_decay)
-    return torch.optim.RAdam(
-        params,
-        lr=lr,
-        betas=check_betas("radam", betas),
-        eps=check_number("optimizer", "radam", "eps", eps, positive=True, example="1e-8"),
-        weight_decay=weight_decay,
-        decoupled_weight_decay=check_flag("optimizer", "radam", "decoupled_weight_decay", decoupled_weight_decay),
-        foreach=None,
-    )
+    options = _adam_options("radam", lr, betas, eps, weight_decay)
+    decoupled = check_flag("optimizer", "radam", "decoupled_weight_decay", decoupled_weight_decay)
+    return torch.optim.RAdam(params, decoupled_weight_decay=decoupled, **options)
 
 
 @OPTIMIZERS.register(
@@ -237,11 +221,7 @@ def adamax(
         eps: added to |g| so the maximum is never 0.
         weight_decay: L2 penalty wd (>= 0).
     """
-    lr, weight_decay = check_lr_and_decay("adamax", lr, weight_decay)
-    eps = check_number("optimizer", "adamax", "eps", eps, positive=True, example="1e-8")
-    return torch.optim.Adamax(
-        params, lr=lr, betas=check_betas("adamax", betas), eps=eps, weight_decay=weight_decay, foreach=None
-    )
+    return torch.optim.Adamax(params, **_adam_options("adamax", lr, betas, eps, weight_decay))
 
 
 __all__ = ["adam", "adamax", "adamw", "amsgrad", "nadam", "radam"]

@@ -24,6 +24,7 @@ import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
+from shendu.data.augmentation import applies_to, mixes_targets  # noqa: E402
 from shendu.registry import Entry  # noqa: E402
 
 NUM_IMAGES = 8
@@ -127,7 +128,7 @@ def mosaic(rows: list[torch.Tensor], gap: int = 4) -> torch.Tensor:
 
 def image_grid(entry: Entry, options: dict, build: Any) -> tuple[plt.Figure, str]:
     pixels, labels = demo_images()
-    mixes = bool(entry.tags.get("mixes_targets"))
+    mixes = mixes_targets(entry)
     results = draws(build(), pixels, labels if mixes else None, 10)
     rows = [pixels] + [out for out, _ in results]
     figure, axes = plt.subplots(figsize=(1.6 * NUM_IMAGES, 1.75 * len(rows)))
@@ -194,8 +195,7 @@ def series_lines(entry: Entry, options: dict, build: Any) -> tuple[plt.Figure, s
 
 def augmentation_figure(entry: Entry, options: dict) -> tuple[plt.Figure, str]:
     """The figure for ``entry`` built with ``options``, and a note on what it shows."""
-    kinds = entry.tags.get("applies_to", "image")
-    kind = kinds if isinstance(kinds, str) else kinds[0]
+    kind = applies_to(entry)[0]
 
     def build(with_options: dict | None = None) -> Any:
         return entry.constructor(**(options if with_options is None else with_options))

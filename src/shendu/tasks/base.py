@@ -16,12 +16,12 @@ import torch
 from torch import nn
 
 from shendu.data import DATASETS, DataBundle, Preprocessing, Split, load_data, resolve_source
-from shendu.data.augmentation import build_augmentation
+from shendu.data.augmentation import AugmentationSequence, build_augmentation
 from shendu.data.batching import evaluation_batches, sample_count
 from shendu.data.imbalance import loss_with_class_weights
 from shendu.engine.device import autocast, to_device
 from shendu.errors import ConfigError, DataError, Problem
-from shendu.losses import FocalLoss, WeightedSumLoss, build_loss
+from shendu.losses import FocalLoss, WeightedSumLoss, build_loss, reads_class_probabilities
 from shendu.metrics import build_metrics, confusion_matrix, default_monitor
 from shendu.models import MODELS, build_model
 from shendu.tasks.registry import TASKS
@@ -49,9 +49,10 @@ class SupervisedTask:
     def load_data(self, data_config, seed: int, preprocessing=None) -> DataBundle:
         # A source whose input kind is known up front is checked before anything is read.
         if not data_config.stream:
-            declared = DATASETS.entry(resolve_source(data_config)).tags.get("input_kind")
+            source = resolve_source(data_config)
+            declared = DATASETS.entry(source).tags.get("input_kind")
             if isinstance(declared, str) and declared not in self.input_kinds:
-                self._wrong_input_kind(declared, resolve_source(data_config))
+                self._wrong_input_kind(declared, source)
         bundle = load_data(data_config, target_kind=self.target_kind, seed=seed, preprocessing=preprocessing)
         if bundle.input_kind not in self.input_kinds:
             self._wrong_input_kind(bundle.input_kind, bundle.description.get("source"))
@@ -121,7 +122,7 @@ class SupervisedTask:
             normalization: the images' normalisation (``bundle.preprocessing.normalization``), which
                 photometric augmentations need to work on pixel values.
         """
-        augment = build_augmentation(augment_specs or [], input_kind=input_kind, normalization=normalization)
+        augment = build_augmentation(augment_specs, input_kind=input_kind, normalization=normalization)
         if augment is not None and augment.mixes_targets:
             self._check_mixing(augment, loss_fn, num_classes)
 
@@ -133,9 +134,9 @@ class SupervisedTask:
 
         return step
 
-    def _check_mixing(self, augment: Any, loss_fn: nn.Module, num_classes: int | None) -> None:
+    def _check_mixing(self, augment: AugmentationSequence, loss_fn: nn.Module, num_classes: int | None) -> None:
         """Mixing augmentations need class labels, the class count, and a loss that reads class probabilities."""
-        mixing = [name for name, mixes in zip(augment.names, augment.mixes) if mixes]
+        mixing = augment.mixing_names
         if self.target_kind != "classification":
             raise ConfigError([Problem("data.augment", mixing, f"augmentations that keep the targets of a "
                                        f"{self.target_kind} task", "mixup and cutmix mix class labels: remove them, "
@@ -146,6 +147,10 @@ class SupervisedTask:
             raise ConfigError([Problem("loss.mode", loss_fn.mode, "'multi-class' with data.augment " + str(mixing),
                                        "Focal loss reads (B, C) float targets as binary labels unless told; set "
                                        "loss: {name: focal, mode: multi-class} to read mixed class probabilities.")])
+        if not reads_class_probabilities(loss_fn):
+            raise ConfigError([Problem("loss", type(loss_fn).__name__, "a loss that reads class probabilities with "
+                                       f"data.augment {mixing}", "Use cross-entropy (or focal with mode: multi-class), "
+                                       "or remove mixup / cutmix.")])
 
     # -- evaluation and prediction ------------------------------------------
     @torch.no_grad()
