@@ -27,10 +27,10 @@ from shendu.config import (
     read_yaml,
 )
 from shendu.data import DATASETS, Preprocessing, Split
+from shendu.data.restore import restore_preprocessing
+from shendu.data.tokenizers import TOKENIZERS
 from shendu.data.augmentation import AUGMENTATIONS
-from shendu.data.batching import TensorBatches, concatenate_splits, is_batch_source, sample_count
-from shendu.data.imbalance import ClassBalancedBatchSampler
-from shendu.data.streaming import ShardStream
+from shendu.data.batching import concatenate_splits, is_batch_source, sample_count
 from shendu.engine import Progress, Trainer, place, resolve_device, resolve_precision
 from shendu.errors import ConfigError, Problem
 from shendu.losses import LOSSES, loss_problems
@@ -71,7 +71,7 @@ def resolve_config(config: str | Path | Mapping | RunConfig | None = None, overr
     else:
         raw = dict(config or {})
     raw.update(fields)
-    merged = apply_overrides(raw, overrides)
+    merged = _default_model_name(apply_overrides(raw, overrides))
     try:
         resolved = build_config(merged, source=source)
     except ConfigError as error:
@@ -84,6 +84,16 @@ def resolve_config(config: str | Path | Mapping | RunConfig | None = None, overr
     return resolved
 
 
+def _default_model_name(raw: dict[str, Any]) -> dict[str, Any]:
+    """``model.num_layers=4`` without ``model.name``: the options are for the task's default model, when it has one."""
+    model, task = raw.get("model"), raw.get("task")
+    if isinstance(model, Mapping) and "name" not in model and isinstance(task, str) and task in TASKS:
+        defaults = {spec["name"] for spec in getattr(TASKS.get(task), "default_models", {}).values()}
+        if len(defaults) == 1:
+            raw["model"] = {"name": defaults.pop(), **model}
+    return raw
+
+
 def merge_overrides(fields: Mapping[str, Any], overrides: Any) -> dict[str, Any]:
     """Overrides (mapping or ``key=value`` strings) on top of ``fields``."""
     return {**fields, **dict(override_pairs(overrides))}
@@ -92,7 +102,7 @@ def merge_overrides(fields: Mapping[str, Any], overrides: Any) -> dict[str, Any]
 def registries() -> dict[str, Registry]:
     """Every component registry, keyed by the word ``shendu list`` takes, in teaching order."""
     kinds = (TASKS, MODELS, LOSSES, OPTIMIZERS, SCHEDULES, ACTIVATIONS, INITIALIZERS, REGULARIZERS,
-             METRICS, DATASETS, AUGMENTATIONS)
+             METRICS, DATASETS, AUGMENTATIONS, TOKENIZERS)
     return {registry.plural: registry for registry in kinds}
 
 
@@ -162,7 +172,7 @@ class Run:
                  summary: dict | None = None):
         self.path, self.config, self.model = Path(path), config, model
         self.preprocessing, self.summary = preprocessing, summary or {}
-        self.task = TASKS.get(config.task)
+        self.task = TASKS.get(config.task).configure(config)
         self.device = next(model.parameters()).device
 
     @property
@@ -174,15 +184,16 @@ class Run:
     def history(self) -> list[dict]:
         return RunDirectory(self.path).history()
 
-    def predict(self, inputs: Any, batch_size: int = 256) -> list[dict[str, Any]]:
-        """Predict for image files, CSV rows / a DataFrame, or raw arrays.
+    def predict(self, inputs: Any = None, batch_size: int = 256, **options: Any) -> list[dict[str, Any]]:
+        """Predict for image files, CSV rows / a DataFrame, raw arrays, or text.
 
         Returns one dict per input: ``{"label", "probability", "probabilities"}``
-        for classification, ``{target_name: value}`` for regression.
+        for classification, ``{target_name: value}`` for regression, generated
+        text for text-generation (``prompt=``, ``max_tokens=``) and translations
+        for sequence-to-sequence (a string or a list of strings).
         """
-        encoded = self.preprocessing.encode_inputs(inputs)
-        outputs = self.task.outputs(self.model, encoded, batch_size, self.device)
-        return self.task.describe(outputs, self.preprocessing)
+        return self.task.predict(self.model, self.preprocessing, inputs, config=self.config,
+                                 batch_size=batch_size, **options)
 
     def __repr__(self) -> str:
         return f"Run({str(self.path)!r})"
@@ -192,8 +203,8 @@ def load(path: str | Path, checkpoint: str = "best", device: str = "cpu") -> Run
     """Open a finished (or interrupted) run: its model from ``checkpoint`` (best, else last)."""
     run_dir = RunDirectory.open(path)
     config = load_config(run_dir.config_path)
-    preprocessing = Preprocessing.from_dict(run_dir.read_json("data.json")["preprocessing"])
-    task = TASKS.get(config.task)
+    preprocessing = restore_preprocessing(run_dir.read_json("data.json")["preprocessing"])
+    task = TASKS.get(config.task).configure(config)
     model = task.build_model(config.model, preprocessing)
     which = checkpoint if run_dir.checkpoint(checkpoint).exists() else "last"
     state, _, _ = load_checkpoint(run_dir.checkpoint(which))
@@ -246,7 +257,7 @@ def train(config: str | Path | Mapping | RunConfig | None = None, *, overrides: 
     else:
         config = resolve_config(config, merge_overrides(extra, overrides), **fields)
         run_dir = None
-    task = TASKS.get(config.task)
+    task = TASKS.get(config.task).configure(config)
     device = resolve_device(config.train.device)
     torch.manual_seed(config.seed)
     with warnings.catch_warnings(record=True) as data_warnings:  # e.g. class imbalance: shown and kept in summary.json
@@ -265,14 +276,7 @@ def train(config: str | Path | Mapping | RunConfig | None = None, *, overrides: 
         run_dir.write_json("data.json", {"preprocessing": bundle.preprocessing.to_dict()})
     trainer_progress.message(f"run: {run_dir.path}  ({sample_count(bundle.train)} train / {sample_count(bundle.val)} val / "
                              f"{sample_count(bundle.test) if bundle.test is not None else 0} test samples, device {device})")
-    if isinstance(bundle.train, ShardStream):  # streamed from disk (data.stream): its own seeded order
-        train_data = bundle.train.with_batch_size(config.train.batch_size, drop_last=config.train.drop_last)
-    else:
-        sampler = ClassBalancedBatchSampler(
-            bundle.train.targets, config.train.batch_size, seed=config.seed, drop_last=config.train.drop_last,
-        ) if config.data.imbalance.balanced_batches else None
-        train_data = TensorBatches(place((bundle.train.inputs, bundle.train.targets), device), config.train.batch_size,
-                                   seed=config.seed, drop_last=config.train.drop_last, sampler=sampler)
+    train_data = task.train_batches(bundle, config, device)
     val = bundle.val if is_batch_source(bundle.val) else Split(*place((bundle.val.inputs, bundle.val.targets), device))
     precision = resolve_precision(config.train.precision, device)
     eval_batch = config.train.eval_batch_size or max(256, config.train.batch_size)
@@ -280,12 +284,14 @@ def train(config: str | Path | Mapping | RunConfig | None = None, *, overrides: 
     def evaluate_val(current: torch.nn.Module) -> dict[str, float]:
         metrics = task.evaluate(current, val, loss_fn, bundle, eval_batch, device, precision)
         metrics.pop("confusion_matrix", None)
+        metrics.update(task.epoch_metrics(current, bundle, device))
         return metrics
 
     monitor, mode = _monitor(config, task)
     trainer = Trainer(model, task.make_step(
                           loss_fn, config.data.augment, num_classes=len(bundle.class_names) if bundle.class_names else None,
-                          input_kind=bundle.input_kind, normalization=bundle.preprocessing.normalization), train_data, optimizer,
+                          input_kind=bundle.input_kind, normalization=getattr(bundle.preprocessing, "normalization", None)),
+                      train_data, optimizer,
                       config=config.train, seed=config.seed, device=device, evaluate=evaluate_val,
                       monitor=monitor, monitor_mode=mode, run=run_dir, progress=trainer_progress)
     steps = trainer.steps_per_epoch
@@ -313,6 +319,7 @@ def _finish(run_dir, config, task, bundle, model, loss_fn, result, device, preci
         if "confusion_matrix" in values:
             matrices[split_name] = values.pop("confusion_matrix")
         metrics[split_name] = values
+    extra = task.finish(model, bundle, run_dir, config, device, metrics)
     evaluate_seconds = time.perf_counter() - evaluate_started
     history = run_dir.history()
     summary = {
@@ -323,6 +330,7 @@ def _finish(run_dir, config, task, bundle, model, loss_fn, result, device, preci
         "seconds": {"data": round(timing["data"], 3), "train": round(result.train_seconds, 3),
                     "evaluate": round(evaluate_seconds, 3), "total": round(time.perf_counter() - timing["started"], 3)},
     }
+    summary.update(extra)
     if matrices:
         summary["confusion_matrix"] = {"class_names": bundle.class_names, **matrices}
     if config.output.plots:
@@ -336,8 +344,12 @@ def _finish(run_dir, config, task, bundle, model, loss_fn, result, device, preci
 
 def summary_table(summary: Mapping[str, Any]) -> str:
     """The final table: one row per split, one column per metric."""
-    metrics = summary.get("metrics", {})
-    names = list(dict.fromkeys(n for values in metrics.values() for n in values))
+    metrics = dict(summary.get("metrics", {}))
+    for split, scores in summary.get("baselines", {}).items():  # forecasting: baselines on the same windows
+        for baseline, values in scores.items():
+            metrics[f"{split} {baseline}"] = values
+    names = list(dict.fromkeys(n for values in metrics.values() for n in values
+                               if isinstance(values[n], (int, float))))
     rows = [["split", *names]] + [[split, *(f"{values.get(n, float('nan')):.4f}" for n in names)] for split, values in metrics.items()]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.rjust(w) for cell, w in zip(row, widths)) for row in rows]

@@ -82,6 +82,50 @@ class ImbalanceConfig(Section):
     warn_ratio: float = Field(3.0, gt=1.0, description="warn when largest / smallest class count exceeds this")
 
 
+class TextConfig(Section):
+    """How text becomes token ids (text classification, generation, sequence-to-sequence).
+
+    The tokenizer is fitted on the training split only and saved in the run, so
+    ``predict`` reads new text exactly as training did (``shendu list tokenizers``).
+    """
+
+    tokenizer: Spec | None = Field(None, description="char, word, bpe or wordpiece (shendu list tokenizers); "
+                                   "default: the task's (char for text-generation, word for classification, bpe for seq2seq)")
+    max_length: int | None = Field(None, ge=1, description="tokens kept per sample (longer ones are truncated); "
+                                   "default: the longest training sample, at most 256")
+    block_size: int = Field(128, ge=2, description="text-generation: tokens of context per training window")
+    shared_vocabulary: bool = Field(True, description="sequence-to-sequence: one tokenizer fitted on both sides")
+
+    @field_validator("tokenizer", mode="before")
+    @classmethod
+    def _tokenizer_spec(cls, value: Any) -> Any:
+        return None if value is None else normalize_spec(value)
+
+
+class SeriesConfig(Section):
+    """How a time series becomes (lookback window -> horizon) samples for forecasting.
+
+    Splits are always time-ordered: the last ``test_size`` steps are held out,
+    the ``val_size`` steps before them validate, and the rest trains. A window
+    may read observations from before its split (they are the past), never
+    targets after its origin.
+    """
+
+    lookback: int = Field(24, ge=1, description="past steps the model sees")
+    horizon: int = Field(1, ge=1, description="future steps predicted from each origin")
+    strategy: Literal["direct", "recursive"] = Field(
+        "direct", description="direct: one output per horizon step; recursive: a one-step model fed its own forecasts")
+    season: int | None = Field(None, ge=1, description="seasonal period for seasonal-naive and MASE; default: "
+                               "from the time column's frequency (monthly 12, daily 7, hourly 24)")
+    test_size: float | int | None = Field(None, gt=0, description="held-out tail: a step count or a fraction "
+                                          "(default: data.test_fraction)")
+    val_size: float | int | None = Field(None, gt=0, description="validation steps before the tail: a count or a "
+                                         "fraction (default: data.val_fraction)")
+    stride: int = Field(1, ge=1, description="steps between consecutive training windows")
+    missing: Literal["interpolate", "ffill", "raise"] = Field(
+        "interpolate", description="gaps in the series: linear interpolation, carry forward, or an error")
+
+
 class DataConfig(Section):
     """Where the data comes from and how it is split and prepared."""
 
@@ -116,6 +160,8 @@ class DataConfig(Section):
     on_error: Literal["raise", "skip"] = "raise"
     augment: list[Spec] = Field(default_factory=list, description="batch augmentations (shendu list augmentations)")
     limit: int | None = Field(None, ge=1, description="use at most this many training samples")
+    text: TextConfig = Field(default_factory=TextConfig)
+    series: SeriesConfig = Field(default_factory=SeriesConfig)
 
     @field_validator("augment", mode="before")
     @classmethod
@@ -172,6 +218,29 @@ class TrainConfig(Section):
         return normalize_spec_list(value)
 
 
+class DecodingConfig(Section):
+    """How text is produced by text-generation and sequence-to-sequence runs.
+
+    Sampling (text generation): logits / temperature, then top-k and/or top-p
+    (nucleus) filtering; temperature 0 is greedy. Search (sequence-to-sequence):
+    beam search ranks hypotheses by sum(log p) / ((5 + length) / 6) ** length_penalty
+    (GNMT); beam_size 1 is greedy decoding.
+    """
+
+    temperature: float = Field(0.8, ge=0.0, description="text-generation: softmax temperature (0 = greedy)")
+    top_k: int | None = Field(None, ge=1, description="text-generation: sample among the k most likely tokens")
+    top_p: float | None = Field(None, gt=0.0, le=1.0, description="text-generation: nucleus sampling mass")
+    max_tokens: int = Field(300, ge=1, description="text-generation: tokens generated per sample")
+    prompt: str | None = Field(None, description="text-generation: prompt of the per-epoch sample; "
+                               "default: the first line of the validation text")
+    beam_size: int = Field(5, ge=1, description="sequence-to-sequence: beams (1 = greedy)")
+    length_penalty: float = Field(0.6, ge=0.0, description="sequence-to-sequence: GNMT length penalty alpha")
+    max_length: int | None = Field(None, ge=1, description="sequence-to-sequence: output tokens at most "
+                                   "(default: 1.5 x source length + 10)")
+    every_epoch: bool = Field(True, description="write a sample (text-generation) or greedy val BLEU "
+                              "(sequence-to-sequence) at every epoch end")
+
+
 class OutputConfig(Section):
     """Where the run directory goes and what is written into it."""
 
@@ -192,6 +261,7 @@ class RunConfig(Section):
     schedule: Spec | None = None
     train: TrainConfig = Field(default_factory=TrainConfig)
     metrics: list[str] | None = None
+    decoding: DecodingConfig = Field(default_factory=DecodingConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
 
     @field_validator(*SPEC_KEYS, mode="before")

@@ -114,6 +114,18 @@ def write_json_atomic(path: Path, data: Any) -> None:
 
 
 # -- checkpoints -------------------------------------------------------------
+def _unshared(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Copies of tensors that share storage with an earlier one (tied weights: a language model's embedding
+    and output layer); safetensors refuses shared storage, and loading fills both names from equal values."""
+    seen: set[int] = set()
+    result = {}
+    for key, tensor in tensors.items():
+        pointer = tensor.untyped_storage().data_ptr()
+        result[key] = tensor.clone() if pointer in seen else tensor
+        seen.add(pointer)
+    return result
+
+
 def save_checkpoint(directory: Path, model_state: Mapping[str, torch.Tensor], training: Any, state: dict) -> Path:
     """Atomically write a checkpoint directory.
 
@@ -127,7 +139,7 @@ def save_checkpoint(directory: Path, model_state: Mapping[str, torch.Tensor], tr
     directory.parent.mkdir(parents=True, exist_ok=True)
     temporary = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}.tmp-"))
     try:
-        model_tensors = {k: v.detach().cpu().contiguous() for k, v in model_state.items()}
+        model_tensors = _unshared({k: v.detach().cpu().contiguous() for k, v in model_state.items()})
         save_file(model_tensors, str(temporary / "model.safetensors"))
         training_json, training_tensors = split_tensors(training)
         save_file(training_tensors, str(temporary / "training.safetensors"))

@@ -1,4 +1,4 @@
-"""Metrics: every entry against scikit-learn, batch accumulation, confusion matrix, lookups."""
+"""Metrics: every entry against scikit-learn (or sacrebleu, or the formula), batch accumulation, lookups."""
 
 from __future__ import annotations
 
@@ -6,18 +6,22 @@ import math
 
 import numpy as np
 import pytest
+import sacrebleu
 import torch
+import torch.nn.functional as F
 from sklearn import metrics as sk
 
 from shendu.errors import ConfigError, UnknownComponentError
 from shendu.metrics import (
     DEFAULT_METRICS,
+    DEFAULT_MONITORS,
     KINDS,
     METRICS,
     build_metrics,
     confusion_matrix,
     default_monitor,
     higher_is_better,
+    kinds_of,
     names_of_kind,
 )
 
@@ -53,52 +57,111 @@ def _sklearn_regression(name: str, targets: np.ndarray, preds: np.ndarray) -> fl
     return scorer(targets, preds, multioutput="uniform_average")
 
 
-def _data(name: str, size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    kind = METRICS.entry(name).tags["kind"]
-    return _classification(size) if kind == "classification" else _regression(size)
+def _language_model(vocab_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(vocab_size)
+    targets = torch.randint(0, vocab_size, (40, 7), generator=generator)
+    return torch.randn(40, 7, vocab_size, generator=generator), targets
+
+
+# Prediction / reference pairs with partial n-gram overlap, a perfect match and an empty prediction.
+SENTENCES = [
+    ("the cat sat on the mat .", "the cat sat on the mat ."),
+    ("a dog ran in the park", "the dog ran through the park"),
+    ("It is raining today.", "It rains today."),
+    ("", "nothing was predicted here"),
+    ("we will meet at noon tomorrow", "we meet tomorrow at noon"),
+    ("the quick brown fox", "a quick brown fox jumps"),
+    ("colourless green ideas sleep", "colorless green ideas sleep furiously"),
+    ("one two three four five six", "one two three four five six seven"),
+]
+
+
+def _sentences(count: int) -> tuple[list[str], list[str]]:
+    pairs = [SENTENCES[i % len(SENTENCES)] for i in range(count)]
+    return [p for p, _ in pairs], [r for _, r in pairs]
+
+
+def _forecasts(horizon: int) -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(horizon)
+    targets = 10 + 3 * torch.randn(150, horizon, generator=generator)
+    return targets + torch.randn(150, horizon, generator=generator), targets
+
+
+FORECAST_SCALE = 2.5  # the supplied seasonal-naive MAE for mase
+DATA = {"classification": _classification, "regression": _regression, "language-model": _language_model,
+        "sequence-to-sequence": _sentences, "forecasting": _forecasts}
+
+
+def _reference(name: str, kind: str, preds, targets) -> float:
+    if kind == "classification":
+        return _sklearn_classification(name, targets.numpy(), preds.argmax(1).numpy())
+    if kind == "regression":
+        return _sklearn_regression(name, targets.numpy(), preds.numpy())
+    if kind == "language-model":
+        return math.exp(F.cross_entropy(preds.reshape(-1, preds.shape[-1]).double(), targets.reshape(-1)).item())
+    if kind == "sequence-to-sequence":
+        scorer = {"bleu": sacrebleu.corpus_bleu, "chrf": sacrebleu.corpus_chrf}[name]
+        return scorer(preds, [targets]).score
+    y, f = targets.double().numpy(), preds.double().numpy()
+    if name == "smape":
+        return float(np.mean(2 * np.abs(y - f) / (np.abs(y) + np.abs(f)))) * 100
+    return sk.mean_absolute_error(y, f) / FORECAST_SCALE  # mase
+
+
+def _data(name: str, size: int):
+    return DATA[kinds_of(name)[0]](size)
 
 
 def _build(name: str, size: int):
-    kind = METRICS.entry(name).tags["kind"]
-    return METRICS.get(name, num_classes=size if kind == "classification" else None, num_outputs=size)
+    kind = kinds_of(name)[0]
+    supplied = {"scale": FORECAST_SCALE} if name == "mase" else {}
+    return METRICS.get(name, num_classes=size if kind == "classification" else None, num_outputs=size, **supplied)
 
 
 @pytest.mark.parametrize("name", METRICS.names())
 def test_every_metric_is_tagged_and_documented(name: str) -> None:
     entry = METRICS.entry(name)
-    assert entry.tags["kind"] in KINDS
+    assert kinds_of(name) and set(kinds_of(name)) <= set(KINDS)
     assert isinstance(entry.tags["higher_is_better"], bool)
     assert entry.summary and entry.formula and "Formula" in entry.doc
-    assert set(DEFAULT_METRICS[entry.tags["kind"]]) <= set(names_of_kind(entry.tags["kind"]))
+    for kind in kinds_of(name):
+        assert name in names_of_kind(kind)
     assert higher_is_better(name) is entry.tags["higher_is_better"]
 
 
-# Sizes each kind is checked at: 2 and 5 classes; 1 and 3 regression outputs.
-SIZES = {"classification": (2, 5), "regression": (1, 3)}
-CASES = [(name, size) for name in METRICS.names() for size in SIZES[METRICS.entry(name).tags["kind"]]]
+def test_every_kind_has_registered_defaults_and_a_monitor() -> None:
+    assert set(DEFAULT_METRICS) == set(KINDS) == set(DEFAULT_MONITORS)
+    for kind in KINDS:
+        assert set(DEFAULT_METRICS[kind]) <= set(names_of_kind(kind))
+        name, mode = default_monitor(kind)
+        assert name in DEFAULT_METRICS[kind] and mode == ("max" if higher_is_better(name) else "min")
+
+
+# Sizes each kind is checked at: classes; regression outputs; vocabulary; sentence pairs; horizon.
+SIZES = {"classification": (2, 5), "regression": (1, 3), "language-model": (5, 11),
+         "sequence-to-sequence": (3, 8), "forecasting": (1, 4)}
+CASES = [(name, size) for name in METRICS.names() for size in SIZES[kinds_of(name)[0]]]
 
 
 @pytest.mark.parametrize(("name", "size"), CASES, ids=[f"{name}-{size}" for name, size in CASES])
-def test_every_metric_matches_scikit_learn(name: str, size: int) -> None:
-    kind = METRICS.entry(name).tags["kind"]
+def test_every_metric_matches_its_reference(name: str, size: int) -> None:
+    kind = kinds_of(name)[0]
     preds, targets = _data(name, size)
     metric = _build(name, size)
     metric.update(preds, targets)
-    if kind == "classification":
-        expected = _sklearn_classification(name, targets.numpy(), preds.argmax(1).numpy())
-    else:
-        expected = _sklearn_regression(name, targets.numpy(), preds.numpy())
+    expected = _reference(name, kind, preds, targets)
     assert metric.compute().item() == pytest.approx(expected, rel=1e-5, abs=1e-6)
 
 
 @pytest.mark.parametrize("name", METRICS.names())
 def test_every_metric_accumulates_batches_like_one_shot(name: str) -> None:
-    size = 5 if METRICS.entry(name).tags["kind"] == "classification" else 3
+    size = SIZES[kinds_of(name)[0]][-1]
     preds, targets = _data(name, size)
     whole, batched = _build(name, size), _build(name, size)
     whole.update(preds, targets)
-    for start in range(0, len(targets), 64):  # uneven last batch on purpose
-        batched.update(preds[start:start + 64], targets[start:start + 64])
+    step = 3 if isinstance(preds, list) else 64  # uneven last batch on purpose
+    for start in range(0, len(targets), step):
+        batched.update(preds[start:start + step], targets[start:start + step])
     torch.testing.assert_close(batched.compute(), whole.compute())
 
 
@@ -153,11 +216,29 @@ def test_build_metrics_errors() -> None:
         build_metrics(["acuracy"], "classification", num_classes=3)
     with pytest.raises(ValueError, match="kind"):
         build_metrics(None, "segmentation")
+    with pytest.raises(ConfigError, match="expected a forecasting metric; received 'r2'"):
+        build_metrics(["mae", "r2"], "forecasting")
+    with pytest.raises(ConfigError, match="expected a sequence-to-sequence metric; received 'perplexity'"):
+        build_metrics(["bleu", "perplexity"], "sequence-to-sequence")
+    with pytest.raises(TypeError, match="unexpected supplied value"):
+        build_metrics(None, "regression", scael=2.0)
+
+
+def test_supplied_values_reach_only_the_constructors_that_take_them() -> None:
+    collection = build_metrics(["mae", "mase"], "forecasting", scale=4.0)
+    collection.update(torch.tensor([[1.0, 2.0]]), torch.tensor([[3.0, 6.0]]))
+    values = collection.compute()
+    assert values["mae"].item() == pytest.approx(3.0) and values["mase"].item() == pytest.approx(0.75)
+    assert sorted(build_metrics(["mse"], "regression", scale=4.0).keys()) == ["mse"]
 
 
 def test_monitors_and_directions() -> None:
     assert default_monitor("classification") == ("accuracy", "max")
     assert default_monitor("regression") == ("mse", "min")
+    assert default_monitor("language-model") == ("perplexity", "min")
+    assert default_monitor("sequence-to-sequence") == ("bleu", "max")
+    assert default_monitor("forecasting") == ("rmse", "min")
+    assert not higher_is_better("val.perplexity") and higher_is_better("val.chrf") and not higher_is_better("mase")
     assert higher_is_better("accuracy") and higher_is_better("val.f1") and higher_is_better("r2")
     assert not higher_is_better("mse") and not higher_is_better("val.loss") and not higher_is_better("loss")
     with pytest.raises(UnknownComponentError):

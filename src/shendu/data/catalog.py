@@ -256,7 +256,10 @@ def with_hints(config: Any, name: str) -> Any:
     """``config`` with catalogue dataset ``name``'s hints (target column, time split, ...) for every
     setting the user did not set; unchanged for any other source. ``load_data`` applies it before splitting."""
     hints = CATALOG[name].hints if name in CATALOG else {}
-    update = {key: value for key, value in hints.items() if key not in config.model_fields_set}
+    # A setting at its default counts as unset: a run's saved config spells every default out.
+    defaults = {key: field.default for key, field in type(config).model_fields.items()}
+    update = {key: value for key, value in hints.items()
+              if key not in config.model_fields_set or getattr(config, key) == defaults.get(key)}
     return config.model_copy(update=update) if update else config
 
 

@@ -8,7 +8,7 @@ applies a run's stored one) and returns a :class:`DataBundle`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -43,6 +43,8 @@ class DataBundle:
             split came from, fingerprints of the source data.
         class_weights: (C,) loss weights N / (C * n_i) from the original training
             counts when ``data.imbalance.class_weights`` is set, else None.
+        extras: what a task needs beyond tensors, by name (e.g. reference sentences
+            per split for BLEU, baseline forecasts per split).
     """
 
     train: Split
@@ -56,6 +58,7 @@ class DataBundle:
     preprocessing: Preprocessing
     description: dict[str, Any]
     class_weights: torch.Tensor | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
 
 
 def _check_target_kind(name: str, target_kind: str) -> None:

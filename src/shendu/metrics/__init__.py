@@ -4,31 +4,42 @@
 for a kind of task as a ``torchmetrics.MetricCollection``; ``shendu list
 metrics`` shows every entry. Each metric's ``kind`` and ``higher_is_better``
 are registry tags, used to pick the best checkpoint and the early-stopping mode.
+Kinds: classification, regression, language-model (perplexity),
+sequence-to-sequence (bleu, chrf on text) and forecasting (mae, rmse, smape,
+mase; MASE's ``scale`` is supplied by the task).
 """
 
 from __future__ import annotations
 
-from shendu.metrics import classification, regression
+from shendu.metrics import classification, forecasting, regression, text
 from shendu.metrics.classification import confusion_matrix
+from shendu.metrics.forecasting import seasonal_naive_scale
 from shendu.metrics.registry import (
     DEFAULT_METRICS,
+    DEFAULT_MONITORS,
     KINDS,
     METRICS,
     build_metrics,
     default_monitor,
     higher_is_better,
+    kinds_of,
     names_of_kind,
 )
 
 __all__ = [
     "DEFAULT_METRICS",
+    "DEFAULT_MONITORS",
     "KINDS",
     "METRICS",
     "build_metrics",
     "classification",
     "confusion_matrix",
     "default_monitor",
+    "forecasting",
     "higher_is_better",
+    "kinds_of",
     "names_of_kind",
     "regression",
+    "seasonal_naive_scale",
+    "text",
 ]

@@ -1,13 +1,15 @@
 """The registry of ``shendu.metrics`` and the functions that build metric sets from it.
 
 Kept in its own module so that the family modules (``classification``,
-``regression``) can import it without an import cycle through the package
-``__init__``. Every entry carries the tags ``kind`` ("classification" or
-"regression") and ``higher_is_better``.
+``regression``, ``text``, ``forecasting``) can import it without an import
+cycle through the package ``__init__``. Every entry carries the tags ``kind``
+(the kind of task it judges, or a tuple of kinds when it serves several) and
+``higher_is_better``.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -16,14 +18,24 @@ from torchmetrics import MetricCollection
 from shendu.errors import ConfigError, Problem
 from shendu.registry import Registry
 
-METRICS = Registry("metric", "metrics", supplied=("num_classes", "num_outputs"))
+# "scale" is MASE's in-sample naive error, measured on the training series by the task.
+METRICS = Registry("metric", "metrics", supplied=("num_classes", "num_outputs", "scale"))
 
-KINDS = ("classification", "regression")
+KINDS = ("classification", "regression", "language-model", "sequence-to-sequence", "forecasting")
 DEFAULT_METRICS = {
     "classification": ["accuracy", "precision", "recall", "f1"],
     "regression": ["mse", "mae", "rmse", "r2"],
+    "language-model": ["perplexity"],
+    "sequence-to-sequence": ["bleu", "chrf"],
+    "forecasting": ["mae", "rmse", "smape", "mase"],
 }
-DEFAULT_MONITORS = {"classification": ("accuracy", "max"), "regression": ("mse", "min")}
+DEFAULT_MONITORS = {
+    "classification": ("accuracy", "max"),
+    "regression": ("mse", "min"),
+    "language-model": ("perplexity", "min"),
+    "sequence-to-sequence": ("bleu", "max"),
+    "forecasting": ("rmse", "min"),
+}
 # Names a monitor may carry that are not metrics: the loss the engine logs itself.
 LOWER_IS_BETTER_EXTRAS = ("loss",)
 SPLIT_PREFIXES = ("train.", "val.", "test.")
@@ -31,16 +43,38 @@ SPLIT_PREFIXES = ("train.", "val.", "test.")
 
 def _check_kind(kind: Any) -> str:
     if kind not in KINDS:
-        raise ValueError(
-            f"expected a metric kind in {KINDS}; received {kind!r}. Pass kind='classification' or 'regression'."
-        )
+        listed = ", ".join(repr(k) for k in KINDS)
+        raise ValueError(f"expected a metric kind, one of {listed}; received {kind!r}. Pass e.g. kind='classification'.")
     return kind
 
 
+def kinds_of(name: str) -> tuple[str, ...]:
+    """The kinds of task metric ``name`` serves, its own kind first: ``kinds_of("mae") == ("regression", "forecasting")``."""
+    entry = METRICS.entry(name)
+    tagged = entry.tags.get("kind", ())
+    tagged = (tagged,) if isinstance(tagged, str) else tuple(tagged)
+    return tuple(dict.fromkeys(tagged))
+
+
 def names_of_kind(kind: str) -> list[str]:
-    """The registered metric names whose ``kind`` tag is ``kind``."""
+    """The registered metric names that serve ``kind`` (sorted)."""
     _check_kind(kind)
-    return [entry.name for entry in METRICS.entries() if entry.tags.get("kind") == kind]
+    return [name for name in METRICS.names() if kind in kinds_of(name)]
+
+
+def _supplied_for(constructor: Any, supplied: Mapping[str, Any]) -> dict[str, Any]:
+    """The supplied values ``constructor`` takes by name (``scale`` only reaches MASE)."""
+    parameters = inspect.signature(constructor).parameters
+    return {key: value for key, value in supplied.items() if key in parameters}
+
+
+def _check_supplied(supplied: Mapping[str, Any]) -> None:
+    extra = sorted(set(supplied) - set(METRICS.supplied))
+    if extra:
+        raise TypeError(
+            f"build_metrics: unexpected supplied value(s) {extra}; expected only {list(METRICS.supplied)}. "
+            "Pass metric options inside the spec instead, e.g. {'name': 'perplexity', 'ignore_index': 0}."
+        )
 
 
 def build_metrics(
@@ -48,15 +82,27 @@ def build_metrics(
     kind: str,
     num_classes: int | None = None,
     num_outputs: int | None = None,
+    **supplied: Any,
 ) -> MetricCollection:
     """Build a ``MetricCollection`` keyed by metric name, for one kind of task.
 
-    ``names`` None gives the kind's defaults (accuracy, precision, recall, f1
-    for classification; mse, mae, rmse, r2 for regression). A name may also
-    be a mapping ``{"name": "accuracy", "top_k": 5}``. A metric of the other
-    kind, a repeated name or an unknown name is an error.
+    ``names`` None gives the kind's defaults (``DEFAULT_METRICS[kind]``: e.g.
+    accuracy, precision, recall, f1 for classification; perplexity for a
+    language model; bleu, chrf for sequence-to-sequence; mae, rmse, smape,
+    mase for forecasting). A name may also be a mapping ``{"name":
+    "accuracy", "top_k": 5}``. A metric of another kind, a repeated name or
+    an unknown name is an error.
+
+    Args:
+        names: metric names or mappings; None for the kind's defaults.
+        kind: one of ``KINDS``.
+        num_classes: the number of classes (classification); passed to every constructor.
+        num_outputs: the number of outputs; passed to every constructor.
+        **supplied: further values the task measures on the data, passed only to the
+            constructors that take them: ``scale`` (MASE's in-sample naive MAE).
     """
     _check_kind(kind)
+    _check_supplied(supplied)
     if names is None:
         specs = list(DEFAULT_METRICS[kind])
     else:
@@ -65,13 +111,14 @@ def build_metrics(
     for spec in specs:
         name, _ = METRICS.split_spec(spec)
         entry = METRICS.entry(name)  # unknown names raise with suggestions
-        if entry.tags.get("kind") != kind:
+        if kind not in kinds_of(name):
             fitting = ", ".join(names_of_kind(kind))
             problems.append(Problem("metrics", name, f"a {kind} metric", f"Remove it, or choose from: {fitting}."))
         elif name in metrics:
             problems.append(Problem("metrics", name, "each metric once", f"Remove the repeated {name!r}."))
         else:
-            metrics[name] = METRICS.get(spec, num_classes=num_classes, num_outputs=num_outputs)
+            extra = _supplied_for(entry.constructor, supplied)
+            metrics[name] = METRICS.get(spec, num_classes=num_classes, num_outputs=num_outputs, **extra)
     if problems:
         raise ConfigError(problems)
     if not metrics:
@@ -102,10 +149,12 @@ def higher_is_better(name: str) -> bool:
 
 __all__ = [
     "DEFAULT_METRICS",
+    "DEFAULT_MONITORS",
     "KINDS",
     "METRICS",
     "build_metrics",
     "default_monitor",
     "higher_is_better",
+    "kinds_of",
     "names_of_kind",
 ]

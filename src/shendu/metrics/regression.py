@@ -41,7 +41,7 @@ def mse(num_classes: int | None = None, num_outputs: int | None = None) -> Metri
     "mae",
     formula="mae = (1 / N) * sum |y_hat - y| over all N = B * T elements",
     reference="scikit-learn mean_absolute_error(multioutput='uniform_average')",
-    kind="regression",
+    kind=("regression", "forecasting"),
     higher_is_better=False,
 )
 def mae(num_classes: int | None = None, num_outputs: int | None = None) -> Metric:
@@ -63,7 +63,7 @@ def mae(num_classes: int | None = None, num_outputs: int | None = None) -> Metri
     "rmse",
     formula="rmse = sqrt((1 / N) * sum (y_hat - y)^2) over all N = B * T elements",
     reference="scikit-learn root_mean_squared_error (for one output)",
-    kind="regression",
+    kind=("regression", "forecasting"),
     higher_is_better=False,
 )
 def rmse(num_classes: int | None = None, num_outputs: int | None = None) -> Metric:

@@ -15,18 +15,25 @@ from typing import Any
 from torch import nn
 
 from shendu.errors import ConfigError, Problem
-from shendu.models.registry import MODELS, input_kind, models_for, unsupported_input
+from shendu.models.registry import MODELS, model_role, models_for, unsupported_input
+from shendu.models.registry import input_kind as infer_input_kind
 from shendu.nn import initialize
 
 # Family modules register their built-ins on import; imported explicitly here.
 from shendu.models import cnn as cnn
 from shendu.models import mlp as mlp
+from shendu.models import recurrent as recurrent
 from shendu.models import resnet as resnet
+from shendu.models import seq2seq_rnn as seq2seq_rnn
+from shendu.models import tcn as tcn
+from shendu.models import textcnn as textcnn
+from shendu.models import transformer as transformer
 
 BUILD_OPTIONS = ("init",)  # read by build_model itself, for every model
 
 
-def build_model(spec: Any, input_shape: Sequence[int], num_outputs: int) -> nn.Module:
+def build_model(spec: Any, input_shape: Sequence[int], num_outputs: int, input_kind: str | None = None,
+                **supplied: Any) -> nn.Module:
     """Build a model from a name, a ``{name: ..., **options}`` mapping or a module.
 
     Checks, before building, that the model accepts the input kind
@@ -39,10 +46,18 @@ def build_model(spec: Any, input_shape: Sequence[int], num_outputs: int) -> nn.M
     model keeps its own choice ("auto": He for relu-like activations, Xavier
     otherwise; Kaiming fan_out convolutions in ResNets).
 
+    Token inputs (text) are named explicitly, since their shape ``(T,)``
+    looks like a feature vector: ``input_kind="tokens"`` with ``vocab_size``
+    and ``padding_id`` supplied; the model's ``role`` tag says what it
+    returns ("classifier": (B, num_outputs); "language-model": (B, T, V);
+    "sequence-to-sequence": (B, T, V) from (source, target_in)).
+
     Args:
         spec: "cnn", {"name": "mlp", "hidden_sizes": [256, 128]}, or an nn.Module.
-        input_shape: per-sample shape, without the batch axis.
-        num_outputs: classes, or regression targets.
+        input_shape: per-sample shape, without the batch axis ((T,) for tokens: the longest sequence).
+        num_outputs: classes, regression targets, or the (target) vocabulary size.
+        input_kind: "image", "tabular", "sequence" or "tokens"; default: from the rank of ``input_shape``.
+        **supplied: what the data fixes for token models: ``vocab_size``, ``padding_id``.
     """
     if isinstance(spec, nn.Module):
         return spec
@@ -54,11 +69,12 @@ def build_model(spec: Any, input_shape: Sequence[int], num_outputs: int) -> nn.M
     name, options = MODELS.split_spec(spec)
     entry = MODELS.entry(name)
     accepted = entry.tags.get("inputs")
-    if accepted is not None and input_kind(shape) not in accepted:
-        raise unsupported_input(entry.name, shape, accepted)
+    kind = input_kind or infer_input_kind(shape)
+    if accepted is not None and kind not in accepted:
+        raise unsupported_input(entry.name, shape, accepted, kind)
     init = options.pop("init", None)
     MODELS.check({"name": name, **options}, "model")
-    model = entry.constructor(input_shape=shape, num_outputs=num_outputs, **options)
+    model = entry.constructor(input_shape=shape, num_outputs=num_outputs, **supplied, **options)
     if init is not None:
         try:
             initialize(model, init, activation=options.get("activation", _default_activation(entry.constructor)))
@@ -73,4 +89,6 @@ def _default_activation(constructor: Any) -> Any:
     return None if parameter is None else parameter.default
 
 
-__all__ = ["BUILD_OPTIONS", "MODELS", "build_model", "input_kind", "models_for"]
+input_kind = infer_input_kind
+
+__all__ = ["BUILD_OPTIONS", "MODELS", "build_model", "input_kind", "models_for", "model_role"]

@@ -1,8 +1,9 @@
 """Fully connected networks: the perceptron and the multi-layer perceptron.
 
-Both flatten each sample, so they take tabular features ``(F,)`` and small
-images ``(C, H, W)`` alike (an image becomes C*H*W features, losing its
-spatial layout: use ``cnn`` when that matters).
+Both flatten each sample, so they take tabular features ``(F,)``, small
+images ``(C, H, W)`` and series windows ``(T, F)`` alike (an image becomes
+C*H*W features, losing its spatial layout: use ``cnn`` when that matters; a
+window becomes T*F lagged values, the classic autoregressive MLP forecaster).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from torch import nn
 from shendu.models.registry import MODELS, boolean, check_model_inputs, option_error, positive_ints, probability
 from shendu.nn import get_activation, initialize
 
-_INPUTS = ("image", "tabular")
+_INPUTS = ("image", "tabular", "sequence")
 
 
 def dense_block(

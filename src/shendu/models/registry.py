@@ -18,11 +18,12 @@ from typing import Any
 from shendu.errors import ConfigError, DataError, Problem
 from shendu.registry import Registry
 
-MODELS = Registry("model", "models", supplied=("input_shape", "num_outputs"))
+MODELS = Registry("model", "models", supplied=("input_shape", "num_outputs", "vocab_size", "padding_id"))
 
 # Per-sample rank -> input kind; the rank is all a shape says about its kind.
 INPUT_KINDS = {1: "tabular", 2: "sequence", 3: "image"}
-_LAYOUTS = {"tabular": "(F,)", "sequence": "(T, F)", "image": "(C, H, W)"}
+_LAYOUTS = {"tabular": "(F,)", "sequence": "(T, F)", "image": "(C, H, W)", "tokens": "(T,) token ids"}
+ROLES = ("classifier", "language-model", "sequence-to-sequence")
 
 
 def input_kind(input_shape: Sequence[int]) -> str:
@@ -42,9 +43,14 @@ def models_for(kind: str) -> list[str]:
     return [e.name for e in MODELS.entries() if kind in e.tags.get("inputs", ())]
 
 
-def unsupported_input(model: str, input_shape: tuple[int, ...], accepted: Sequence[str]) -> DataError:
+def model_role(name: str) -> str:
+    """What a registered model returns: "classifier" (the default), "language-model" or "sequence-to-sequence"."""
+    return MODELS.entry(name).tags.get("role", "classifier")
+
+
+def unsupported_input(model: str, input_shape: tuple[int, ...], accepted: Sequence[str], kind: str | None = None) -> DataError:
     """The error for a model given an input kind it cannot handle, naming models that can."""
-    kind = input_kind(input_shape)
+    kind = kind or input_kind(input_shape)
     expected = " or ".join(f"{k} inputs of shape {_LAYOUTS[k]}" for k in accepted)
     candidates = models_for(kind)
     if candidates:

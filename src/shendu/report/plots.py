@@ -23,7 +23,8 @@ def plot_history(history: Sequence[dict], directory: str | Path) -> list[Path]:
         return []
     epochs = [record["epoch"] for record in history]
     written = []
-    names = ["loss"] + [n for n in history[-1].get("val", {}) if n != "loss"]
+    last = history[-1].get("val", {})
+    names = ["loss"] + [n for n, v in last.items() if n != "loss" and isinstance(v, (int, float))]  # not text samples
     for name in names:
         figure, axes = plt.subplots(figsize=(6, 4))
         for split in ("train", "val"):

@@ -1,6 +1,14 @@
 """Task types: each binds a data schema to a default model, loss, metrics and predictions."""
 
-from shendu.tasks import image_classification, regression, tabular_classification  # noqa: F401  (registers built-ins)
+from shendu.tasks import (  # noqa: F401  (registers built-ins)
+    forecasting,
+    image_classification,
+    regression,
+    sequence_to_sequence,
+    tabular_classification,
+    text_classification,
+    text_generation,
+)
 from shendu.tasks.base import SupervisedTask
 from shendu.tasks.registry import TASKS
 

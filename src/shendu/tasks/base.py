@@ -17,9 +17,10 @@ from torch import nn
 
 from shendu.data import DATASETS, DataBundle, Preprocessing, Split, load_data, resolve_source
 from shendu.data.augmentation import AugmentationSequence, build_augmentation
-from shendu.data.batching import evaluation_batches, sample_count
-from shendu.data.imbalance import loss_with_class_weights
-from shendu.engine.device import autocast, to_device
+from shendu.data.batching import TensorBatches, evaluation_batches, sample_count
+from shendu.data.imbalance import ClassBalancedBatchSampler, loss_with_class_weights
+from shendu.data.streaming import ShardStream
+from shendu.engine.device import autocast, place, to_device
 from shendu.errors import ConfigError, DataError, Problem
 from shendu.losses import FocalLoss, WeightedSumLoss, build_loss, reads_class_probabilities
 from shendu.metrics import build_metrics, confusion_matrix, default_monitor
@@ -44,6 +45,10 @@ class SupervisedTask:
     input_kinds: tuple[str, ...]
     default_models: dict[str, Any]
     default_loss: Any
+
+    def configure(self, config: Any) -> SupervisedTask:
+        """Bind the run's config (text tasks read ``decoding``); returns the task. Plain tasks need nothing."""
+        return self
 
     # -- data and components ------------------------------------------------
     def load_data(self, data_config, seed: int, preprocessing=None) -> DataBundle:
@@ -130,9 +135,48 @@ class SupervisedTask:
             inputs, targets = batch
             if augment is not None:
                 inputs, targets = augment.apply(inputs, targets, num_classes)
-            return loss_fn(model(inputs), targets)
+            return loss_fn(self.forward(model, inputs), targets)
 
         return step
+
+    def forward(self, model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
+        """The model's raw outputs for a batch (text tasks drop all-padding columns first)."""
+        return model(inputs)
+
+    def train_batches(self, bundle: DataBundle, config: Any, device: torch.device) -> Any:
+        """The training batch source: the streamed split's own, class-balanced batches, or a seeded permutation.
+
+        Args:
+            bundle: the loaded data.
+            config: the run's ``RunConfig`` (``train.batch_size``, ``train.drop_last``,
+                ``data.imbalance.balanced_batches``, ``seed``).
+            device: where in-memory tensors are placed once.
+        """
+        train = config.train
+        if isinstance(bundle.train, ShardStream):  # streamed from disk (data.stream): its own seeded order
+            return bundle.train.with_batch_size(train.batch_size, drop_last=train.drop_last)
+        sampler = ClassBalancedBatchSampler(
+            bundle.train.targets, train.batch_size, seed=config.seed, drop_last=train.drop_last,
+        ) if config.data.imbalance.balanced_batches else None
+        return TensorBatches(place((bundle.train.inputs, bundle.train.targets), device), train.batch_size,
+                             seed=config.seed, drop_last=train.drop_last, sampler=sampler)
+
+    def epoch_metrics(self, model: nn.Module, bundle: DataBundle, device: torch.device) -> dict[str, Any]:
+        """Extra validation entries at each epoch end, beside :meth:`evaluate`'s (a text sample, greedy BLEU).
+
+        Values that are not numbers (a sample of generated text) are logged in
+        ``metrics.jsonl`` but neither plotted nor monitored. Plain tasks add nothing.
+        """
+        return {}
+
+    def finish(self, model: nn.Module, bundle: DataBundle, run_dir: Any, config: Any, device: torch.device,
+               metrics: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        """After the best checkpoint is evaluated: task-specific artefacts (plots, samples) and summary entries.
+
+        ``metrics`` (split -> values) may be extended in place; the returned
+        mapping is merged into ``summary.json``. Plain supervised tasks add nothing.
+        """
+        return {}
 
     def _check_mixing(self, augment: AugmentationSequence, loss_fn: nn.Module, num_classes: int | None) -> None:
         """Mixing augmentations need class labels, the class count, and a loss that reads class probabilities."""
@@ -162,7 +206,7 @@ class SupervisedTask:
         for start in range(0, len(inputs), batch_size):
             batch = to_device((inputs[start : start + batch_size],), device)[0]
             with autocast(precision, device):
-                chunks.append(model(batch).float())
+                chunks.append(self.forward(model, batch).float())
         model.train(was_training)
         return torch.cat(chunks) if chunks else torch.empty(0)
 
@@ -181,7 +225,7 @@ class SupervisedTask:
         for batch in evaluation_batches(split, batch_size):
             inputs, targets = to_device(batch, device)
             with autocast(precision, device):
-                outputs = model(inputs).float()
+                outputs = self.forward(model, inputs).float()
             total += loss_fn(outputs, targets).double() * len(targets)
             if isinstance(loss_fn, WeightedSumLoss):
                 for name, value in loss_fn.last_terms.items():
@@ -200,6 +244,15 @@ class SupervisedTask:
         if matrix is not None:
             result["confusion_matrix"] = matrix.cpu().tolist()
         return result
+
+    def predict(self, model: nn.Module, preprocessing: Any, inputs: Any, *, config: Any = None,
+                batch_size: int = 256, **options: Any) -> list[dict[str, Any]]:
+        """User inputs (image files, rows, arrays) -> one prediction dict per input (see :meth:`describe`)."""
+        if options:
+            raise TypeError(f"{self.name} predictions take no options; received {', '.join(options)}.")
+        device = next(model.parameters()).device
+        encoded = preprocessing.encode_inputs(inputs)
+        return self.describe(self.outputs(model, encoded, batch_size, device), preprocessing)
 
     def describe(self, outputs: torch.Tensor, preprocessing: Preprocessing) -> list[dict[str, Any]]:
         """Turn raw outputs into user-level predictions (labels with probabilities, or values)."""

@@ -1,0 +1,82 @@
+"""What the three text tasks share: token models built from the run's tokenizer, padding trimmed per batch.
+
+Text classification, text generation and sequence-to-sequence all read token
+ids (B, T), right-padded with id 0. :class:`TokenTask` builds a registered
+model for them (``input_kind="tokens"``, with the vocabulary size and padding
+id the fitted tokenizer fixes), checks that the model's ``role`` is the one the
+task needs, and drops all-padding columns of each batch before the forward
+pass: batches of short sentences then cost what their longest sentence costs,
+not what the longest sentence of the dataset costs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from shendu.data.sequences import trim_padding
+from shendu.data.text_preprocessing import TextPreprocessing
+from shendu.errors import ConfigError, Problem
+from shendu.models import MODELS, build_model, model_role
+from shendu.tasks.base import SupervisedTask
+
+
+@dataclass
+class TokenTask(SupervisedTask):
+    """A :class:`SupervisedTask` over token ids.
+
+    Args (beyond SupervisedTask's):
+        role: the model role the task needs ("classifier", "language-model", "sequence-to-sequence").
+        loader: ``loader(data_config, seed=, preprocessing=) -> DataBundle`` (``shendu.data.text_loading``).
+    """
+
+    role: str = "classifier"
+    loader: Callable[..., Any] | None = None
+    decoding: Any = field(default=None, repr=False)
+
+    def configure(self, config: Any) -> TokenTask:
+        self.decoding = config.decoding
+        return self
+
+    def load_data(self, data_config: Any, seed: int, preprocessing: Any = None) -> Any:
+        if data_config.stream:
+            raise ConfigError([Problem("data.stream", True, "false for text tasks",
+                                       "Text corpora are tokenised in memory; set data.stream=false.")])
+        return self.loader(data_config, seed=seed, preprocessing=preprocessing)
+
+    def num_outputs(self, data: Any) -> int:
+        preprocessing = data.preprocessing if hasattr(data, "preprocessing") else data
+        if self.role == "classifier":
+            return len(preprocessing.class_names)
+        return preprocessing.output_tokenizer.vocab_size
+
+    def build_model(self, spec: Any, data: Any) -> nn.Module:
+        """A token model for the run's tokenizer; its ``role`` must be the task's."""
+        preprocessing: TextPreprocessing = data.preprocessing if hasattr(data, "preprocessing") else data
+        spec = spec if spec is not None else self.default_models["tokens"]
+        if isinstance(spec, (str, dict)):
+            name = MODELS.split_spec(spec)[0]
+            role = model_role(MODELS.entry(name).name)
+            if role != self.role:
+                fitting = [n for n in MODELS.names() if model_role(n) == self.role
+                           and "tokens" in MODELS.entry(n).tags.get("inputs", ())]
+                raise ConfigError([Problem("model", name, f"a {self.role} model for task {self.name!r}",
+                                           f"{name} is a {role} model. Choose one of: {', '.join(fitting)}.")])
+        return build_model(spec, preprocessing.input_shape, self.num_outputs(preprocessing), input_kind="tokens",
+                           vocab_size=preprocessing.vocab_size, padding_id=preprocessing.padding_id)
+
+    def forward(self, model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
+        # One host sync per batch to find the longest row: far cheaper than attending over padding.
+        return model(trim_padding(inputs))
+
+
+def token_loss(loss_fn: nn.Module, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """A per-token loss over (B, T, V) logits and (B, T) targets, flattened to (B*T, V) and (B*T,)."""
+    return loss_fn(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
+
+
+__all__ = ["TokenTask", "token_loss"]
