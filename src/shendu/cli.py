@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
 import sys
 from collections.abc import Sequence
@@ -120,10 +121,20 @@ def command_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+TEXT_OPTIONS = ("prompt", "max_tokens", "temperature", "top_k", "top_p", "num_samples", "text", "beam_size",
+                "length_penalty")
+
+
 def command_predict(args: argparse.Namespace) -> int:
     from shendu import api
 
     run = api.load(args.run, checkpoint=args.checkpoint)
+    options = {key: getattr(args, key) for key in TEXT_OPTIONS if getattr(args, key) is not None}
+    if options or run.config.task in ("text-generation", "sequence-to-sequence"):
+        return _predict_text(run, args, options)
+    if not args.inputs:
+        print("error: give the inputs to predict: image files, a CSV of rows, or (text tasks) strings", file=sys.stderr)
+        return 2
     inputs: object = args.inputs
     if len(args.inputs) == 1 and args.inputs[0].lower().endswith(".csv"):
         inputs = args.inputs[0]
@@ -147,6 +158,22 @@ def command_predict(args: argparse.Namespace) -> int:
         print("  ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
     if len(rows) > 50:
         print(f"... {len(rows) - 50} more")
+    print(f"predictions written to {out}")
+    return 0
+
+
+def _predict_text(run: object, args: argparse.Namespace, options: dict) -> int:
+    """Generated text or translations: printed in full and written as JSON."""
+    if "text" in options:
+        options["text"] = " ".join(options["text"])
+    predictions = run.predict(args.inputs or None, **options)
+    for prediction in predictions:
+        for key, value in prediction.items():
+            print(f"{key}:" + ("\n" + value if isinstance(value, str) and "\n" in value else f" {value}"))
+        print()
+    out = Path(args.out) if args.out else run.path / "predictions" / "predictions.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(predictions, indent=2, ensure_ascii=False))
     print(f"predictions written to {out}")
     return 0
 
@@ -228,7 +255,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     predict = verbs.add_parser("predict", help="predict for image files or a CSV of rows")
     predict.add_argument("run")
-    predict.add_argument("inputs", nargs="+", help="image files, or one CSV file of feature rows")
+    predict.add_argument("inputs", nargs="*", help="image files, one CSV file of feature rows (or a series' history), "
+                         "or strings to classify / translate")
+    predict.add_argument("--prompt", help="text-generation: the text to continue, e.g. 'ROMEO:'")
+    predict.add_argument("--max-tokens", dest="max_tokens", type=int, help="text-generation: tokens to generate")
+    predict.add_argument("--temperature", type=float, help="text-generation: sampling temperature (0 = greedy)")
+    predict.add_argument("--top-k", dest="top_k", type=int, help="text-generation: sample among the k likeliest")
+    predict.add_argument("--top-p", dest="top_p", type=float, help="text-generation: nucleus sampling mass")
+    predict.add_argument("--samples", dest="num_samples", type=int, help="text-generation: samples per prompt")
+    predict.add_argument("--text", nargs="+", help="sequence-to-sequence: the sentence to translate")
+    predict.add_argument("--beam-size", dest="beam_size", type=int, help="sequence-to-sequence: beams (1 = greedy)")
+    predict.add_argument("--length-penalty", dest="length_penalty", type=float, help="sequence-to-sequence: GNMT alpha")
     predict.add_argument("--out", help="CSV to write (default RUN/predictions/predictions.csv)")
     predict.add_argument("--checkpoint", default="best", choices=["best", "last"])
     predict.set_defaults(handler=command_predict)
