@@ -2,7 +2,7 @@
 
 A run is fully described by one :class:`RunConfig` with the sections ``task``,
 ``data``, ``model``, ``loss``, ``optimizer``, ``schedule``, ``train``,
-``metrics`` and ``output``. Unknown keys are errors. Validation reports every
+``metrics``, ``decoding`` (how text is sampled or searched) and ``output``. Unknown keys are errors. Validation reports every
 problem at once (:class:`shendu.errors.ConfigError`), each naming the key, the
 value received, what was expected and a fix.
 

@@ -51,7 +51,7 @@ def test_char_gpt_learns_tinyshakespeare_beyond_character_frequencies(tmp_path, 
     torch.manual_seed(0)
     run = shendu.train(CONFIGS / "tinyshakespeare-gpt.yaml", output_dir=tmp_path, progress="none",
                        overrides={"data.path": str(data_root / "tinyshakespeare"), "data.limit": 16000,
-                                  "data.text.block_size": 64, "model.embed_size": 64, "model.num_heads": 4,
+                                  "data.text.block_size": 64, "model.embedding_size": 64, "model.num_heads": 4,
                                   "model.num_layers": 2, "train.epochs": 3, "decoding.max_tokens": 60})
     # Character frequencies alone give a cross-entropy of about 3.3 nats here; 2.5 needs context.
     assert run.metrics["val"]["loss"] < 2.5
@@ -63,7 +63,7 @@ def test_char_gpt_learns_tinyshakespeare_beyond_character_frequencies(tmp_path, 
 def test_transformer_learns_to_translate_a_slice_of_multi30k(tmp_path, data_root):
     run = shendu.train(CONFIGS / "multi30k-transformer.yaml", output_dir=tmp_path, progress="none",
                        overrides={"data.path": str(data_root / "multi30k"), "data.limit": 6000,
-                                  "data.text.tokenizer.vocab_size": 2000, "model.embed_size": 128,
+                                  "data.text.tokenizer.vocab_size": 2000, "model.embedding_size": 128,
                                   "model.num_encoder_layers": 2, "model.num_decoder_layers": 2,
                                   "model.ff_size": 256, "train.epochs": 4, "decoding.beam_size": 2,
                                   "optimizer.lr": 0.001})

@@ -24,10 +24,10 @@ TINY = {
     "gru": {"embedding_size": 8, "hidden_size": 8, "pooling": "mean"},
     "textcnn": {"embedding_size": 8, "num_filters": 4},
     "tcn": {"channels": [8, 8], "embedding_size": 8},
-    "transformer-encoder": {"embed_size": 16, "num_heads": 2, "num_layers": 1},
-    "gpt": {"embed_size": 16, "num_heads": 2, "num_layers": 2},
+    "transformer-encoder": {"embedding_size": 16, "num_heads": 2, "num_layers": 1},
+    "gpt": {"embedding_size": 16, "num_heads": 2, "num_layers": 2},
     "lstm-lm": {"embedding_size": 16, "hidden_size": 16, "num_layers": 1},
-    "transformer-seq2seq": {"embed_size": 16, "num_heads": 2, "num_encoder_layers": 1, "num_decoder_layers": 1,
+    "transformer-seq2seq": {"embedding_size": 16, "num_heads": 2, "num_encoder_layers": 1, "num_decoder_layers": 1,
                             "ff_size": 32},
     "gru-attention": {"embedding_size": 8, "hidden_size": 8},
 }

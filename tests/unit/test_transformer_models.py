@@ -24,9 +24,9 @@ from shendu.nn.attention import (
 
 SOURCE_VOCAB, TARGET_VOCAB, LENGTH = 11, 13, 8
 TINY = {
-    "transformer-encoder": {"embed_size": 16, "num_heads": 2, "num_layers": 2, "ff_size": 24},
-    "gpt": {"embed_size": 16, "num_heads": 2, "num_layers": 2},
-    "transformer-seq2seq": {"embed_size": 16, "num_heads": 2, "num_encoder_layers": 2, "num_decoder_layers": 2,
+    "transformer-encoder": {"embedding_size": 16, "num_heads": 2, "num_layers": 2, "ff_size": 24},
+    "gpt": {"embedding_size": 16, "num_heads": 2, "num_layers": 2},
+    "transformer-seq2seq": {"embedding_size": 16, "num_heads": 2, "num_encoder_layers": 2, "num_decoder_layers": 2,
                             "ff_size": 24},
     "gru-attention": {"embedding_size": 8, "hidden_size": 8},
 }
@@ -311,7 +311,7 @@ def test_tied_weights_share_storage():
 
 
 def test_option_and_input_errors():
-    with pytest.raises(ConfigError, match=r"model\.num_heads.*divisor of embed_size=16"):
+    with pytest.raises(ConfigError, match=r"model\.num_heads.*divisor of embedding_size=16"):
         build("gpt", num_heads=3)
     with pytest.raises(ConfigError, match=r"model\.shared_embeddings"):
         build("transformer-seq2seq", shared_embeddings=True)  # 11 source ids, 13 target ids

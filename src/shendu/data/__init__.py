@@ -29,8 +29,18 @@ from shendu.data.sources import resolve_source
 from shendu.data.folds import fold_plan
 from shendu.data.splits import RawData, RawSplit, Split, SplitPlan
 from shendu.data.encoding import TabularEncoding
+from shendu.data.sequences import LanguageModelBatches, LengthBucketSampler, pad_sequences, trim_padding
+from shendu.data.tokenizers import TOKENIZERS, Tokenizer, build_tokenizer, tokenizer_from_dict
 
 __all__ = [
+    "TOKENIZERS",
+    "Tokenizer",
+    "build_tokenizer",
+    "tokenizer_from_dict",
+    "LanguageModelBatches",
+    "LengthBucketSampler",
+    "pad_sequences",
+    "trim_padding",
     "write_shards",
     "NpyShards",
     "ParquetShards",

@@ -75,17 +75,17 @@ def check_token_ids(model: str, ids: torch.Tensor, name: str = "input") -> None:
 
 
 def attention_sizes(
-    model: str, embed_size: Any, num_heads: Any, ff_size: Any, dropout: Any
+    model: str, embedding_size: Any, num_heads: Any, ff_size: Any, dropout: Any
 ) -> tuple[int, int, int, float]:
-    """Validate embed_size, num_heads (a divisor of it), ff_size (None = 4 x embed_size) and dropout."""
-    embed_size = positive_int(model, "embed_size", embed_size)
+    """Validate embedding_size, num_heads (a divisor of it), ff_size (None = 4 x embedding_size) and dropout."""
+    embedding_size = positive_int(model, "embedding_size", embedding_size)
     num_heads = positive_int(model, "num_heads", num_heads)
-    if embed_size % num_heads:
-        divisor = max(d for d in range(1, num_heads + 1) if embed_size % d == 0)
-        raise option_error(model, "num_heads", num_heads, f"a divisor of embed_size={embed_size}",
-                           f"Set e.g. model.num_heads={divisor}, or change model.embed_size.")
-    ff_size = 4 * embed_size if ff_size is None else positive_int(model, "ff_size", ff_size)
-    return embed_size, num_heads, ff_size, probability(model, "dropout", dropout)
+    if embedding_size % num_heads:
+        divisor = max(d for d in range(1, num_heads + 1) if embedding_size % d == 0)
+        raise option_error(model, "num_heads", num_heads, f"a divisor of embedding_size={embedding_size}",
+                           f"Set e.g. model.num_heads={divisor}, or change model.embedding_size.")
+    ff_size = 4 * embedding_size if ff_size is None else positive_int(model, "ff_size", ff_size)
+    return embedding_size, num_heads, ff_size, probability(model, "dropout", dropout)
 
 
 def init_normal(module: nn.Module, std: float = 0.02) -> None:
@@ -101,10 +101,10 @@ def init_normal(module: nn.Module, std: float = 0.02) -> None:
 
 
 def make_blocks(
-    count: int, embed_size: int, num_heads: int, ff_size: int, dropout: float, **kwargs: Any
+    count: int, embedding_size: int, num_heads: int, ff_size: int, dropout: float, **kwargs: Any
 ) -> nn.ModuleList:
     """``count`` Transformer blocks of the same shape."""
-    return nn.ModuleList(TransformerBlock(embed_size, num_heads, ff_size, dropout, **kwargs) for _ in range(count))
+    return nn.ModuleList(TransformerBlock(embedding_size, num_heads, ff_size, dropout, **kwargs) for _ in range(count))
 
 
 # -- the models ----------------------------------------------------------------------------
@@ -122,20 +122,20 @@ class TransformerEncoderClassifier(nn.Module):
     """
 
     def __init__(self, max_length: int, num_outputs: int, *, vocab_size: int | None, num_features: int | None,
-                 padding_id: int, embed_size: int, num_heads: int, num_layers: int, ff_size: int, dropout: float,
+                 padding_id: int, embedding_size: int, num_heads: int, num_layers: int, ff_size: int, dropout: float,
                  positions: str, pooling: str):
         super().__init__()
         self.tokens, self.padding_id, self.pooling = vocab_size is not None, padding_id, pooling
         if self.tokens:
-            self.embedding = nn.Embedding(vocab_size, embed_size, padding_idx=padding_id)
+            self.embedding = nn.Embedding(vocab_size, embedding_size, padding_idx=padding_id)
         else:
-            self.embedding = nn.Linear(num_features, embed_size)  # a series step is projected, not looked up
-        self.cls_vector = nn.Parameter(torch.zeros(1, 1, embed_size))
-        self.positions = _POSITIONS[positions](max_length + 1, embed_size)
+            self.embedding = nn.Linear(num_features, embedding_size)  # a series step is projected, not looked up
+        self.cls_vector = nn.Parameter(torch.zeros(1, 1, embedding_size))
+        self.positions = _POSITIONS[positions](max_length + 1, embedding_size)
         self.dropout = nn.Dropout(dropout)
-        self.blocks = make_blocks(num_layers, embed_size, num_heads, ff_size, dropout)
-        self.norm = nn.LayerNorm(embed_size)
-        self.head = nn.Linear(embed_size, num_outputs)
+        self.blocks = make_blocks(num_layers, embedding_size, num_heads, ff_size, dropout)
+        self.norm = nn.LayerNorm(embedding_size)
+        self.head = nn.Linear(embedding_size, num_outputs)
         init_normal(self)
         nn.init.normal_(self.cls_vector, std=0.02)
 
@@ -172,16 +172,16 @@ class GPT(nn.Module):
         (other arguments as in :func:`gpt`)
     """
 
-    def __init__(self, block_size: int, vocab_size: int, *, padding_id: int, embed_size: int, num_heads: int,
+    def __init__(self, block_size: int, vocab_size: int, *, padding_id: int, embedding_size: int, num_heads: int,
                  num_layers: int, ff_size: int, dropout: float, bias: bool, positions: str, tie_weights: bool):
         super().__init__()
         self.block_size = block_size
-        self.token_embedding = nn.Embedding(vocab_size, embed_size, padding_idx=padding_id)
-        self.positions = _POSITIONS[positions](block_size, embed_size)
+        self.token_embedding = nn.Embedding(vocab_size, embedding_size, padding_idx=padding_id)
+        self.positions = _POSITIONS[positions](block_size, embedding_size)
         self.dropout = nn.Dropout(dropout)
-        self.blocks = make_blocks(num_layers, embed_size, num_heads, ff_size, dropout, bias=bias)
-        self.norm = nn.LayerNorm(embed_size, bias=bias)
-        self.output = None if tie_weights else nn.Linear(embed_size, vocab_size, bias=False)
+        self.blocks = make_blocks(num_layers, embedding_size, num_heads, ff_size, dropout, bias=bias)
+        self.norm = nn.LayerNorm(embedding_size, bias=bias)
+        self.output = None if tie_weights else nn.Linear(embedding_size, vocab_size, bias=False)
         init_normal(self)
         for block in self.blocks:  # GPT-2: residual writes scaled by 1/sqrt(2 * layers) keep the stream's variance
             for weight in block.residual_projections():
@@ -216,32 +216,32 @@ class TransformerSeq2Seq(nn.Module):
     Args: as in :func:`transformer_seq2seq`; source_vocab is vocab_size, target_vocab num_outputs.
     """
 
-    def __init__(self, source_vocab: int, target_vocab: int, *, padding_id: int, embed_size: int, num_heads: int,
+    def __init__(self, source_vocab: int, target_vocab: int, *, padding_id: int, embedding_size: int, num_heads: int,
                  num_encoder_layers: int, num_decoder_layers: int, ff_size: int, dropout: float,
                  max_positions: int, positions: str, shared_embeddings: bool, tie_output: bool):
         super().__init__()
-        self.padding_id, self.embed_scale = padding_id, math.sqrt(embed_size)
-        self.source_embedding = nn.Embedding(source_vocab, embed_size, padding_idx=padding_id)
+        self.padding_id, self.embed_scale = padding_id, math.sqrt(embedding_size)
+        self.source_embedding = nn.Embedding(source_vocab, embedding_size, padding_idx=padding_id)
         # Shared: the source table serves the target too (registered once, so the state dict holds it once).
         self.target_embedding = (
-            None if shared_embeddings else nn.Embedding(target_vocab, embed_size, padding_idx=padding_id)
+            None if shared_embeddings else nn.Embedding(target_vocab, embedding_size, padding_idx=padding_id)
         )
-        self.positions = _POSITIONS[positions](max_positions, embed_size)
+        self.positions = _POSITIONS[positions](max_positions, embedding_size)
         self.dropout = nn.Dropout(dropout)
-        self.encoder_blocks = make_blocks(num_encoder_layers, embed_size, num_heads, ff_size, dropout)
-        self.encoder_norm = nn.LayerNorm(embed_size)
+        self.encoder_blocks = make_blocks(num_encoder_layers, embedding_size, num_heads, ff_size, dropout)
+        self.encoder_norm = nn.LayerNorm(embedding_size)
         self.decoder_blocks = make_blocks(
-            num_decoder_layers, embed_size, num_heads, ff_size, dropout, cross_attention=True
+            num_decoder_layers, embedding_size, num_heads, ff_size, dropout, cross_attention=True
         )
-        self.decoder_norm = nn.LayerNorm(embed_size)
-        self.output = None if tie_output or shared_embeddings else nn.Linear(embed_size, target_vocab, bias=False)
+        self.decoder_norm = nn.LayerNorm(embedding_size)
+        self.output = None if tie_output or shared_embeddings else nn.Linear(embedding_size, target_vocab, bias=False)
         for layer in self.modules():
             if isinstance(layer, nn.Linear):
                 nn.init.xavier_uniform_(layer.weight)
                 if layer.bias is not None:
                     nn.init.zeros_(layer.bias)
         for table in self.embeddings():
-            nn.init.normal_(table.weight, mean=0.0, std=embed_size**-0.5)
+            nn.init.normal_(table.weight, mean=0.0, std=embedding_size**-0.5)
             with torch.no_grad():
                 table.weight[padding_id].zero_()
 
@@ -289,7 +289,7 @@ class TransformerSeq2Seq(nn.Module):
 )
 def transformer_encoder(
     input_shape: tuple[int, ...], num_outputs: int, vocab_size: int | None = None, padding_id: int = 0,
-    embed_size: int = 128, num_heads: int = 4, num_layers: int = 2, ff_size: int | None = None,
+    embedding_size: int = 128, num_heads: int = 4, num_layers: int = 2, ff_size: int | None = None,
     dropout: float = 0.1, positions: str = "learned", pooling: str = "cls",
 ) -> nn.Module:
     """Transformer encoder classifier (BERT-style): every token attends to every other, then one vector is classified.
@@ -308,10 +308,10 @@ def transformer_encoder(
         num_outputs: classes or regression targets.
         vocab_size: token vocabulary size (supplied by shendu for token data).
         padding_id: the padding token id (supplied; 0).
-        embed_size: model width E (128).
-        num_heads: attention heads, dividing embed_size (4).
+        embedding_size: model width E (128).
+        num_heads: attention heads, dividing embedding_size (4).
         num_layers: Transformer blocks (2).
-        ff_size: feed-forward width (None: 4 x embed_size).
+        ff_size: feed-forward width (None: 4 x embedding_size).
         dropout: dropout on embeddings, attention, sub-layer outputs and before the head (0.1).
         positions: "learned" (BERT) or "sinusoidal" (Vaswani).
         pooling: "cls" or "mean" (over real tokens).
@@ -326,10 +326,10 @@ def transformer_encoder(
         max_length, vocab_size, padding_id = token_model_inputs(
             name, shape, num_outputs, vocab_size, padding_id, expected
         )
-    embed_size, num_heads, ff_size, dropout = attention_sizes(name, embed_size, num_heads, ff_size, dropout)
+    embedding_size, num_heads, ff_size, dropout = attention_sizes(name, embedding_size, num_heads, ff_size, dropout)
     return TransformerEncoderClassifier(
         max_length, num_outputs, vocab_size=vocab_size, num_features=num_features, padding_id=padding_id,
-        embed_size=embed_size, num_heads=num_heads, num_layers=positive_int(name, "num_layers", num_layers),
+        embedding_size=embedding_size, num_heads=num_heads, num_layers=positive_int(name, "num_layers", num_layers),
         ff_size=ff_size, dropout=dropout, positions=choice(name, "positions", positions, tuple(_POSITIONS)),
         pooling=choice(name, "pooling", pooling, ("cls", "mean")),
     )
@@ -344,7 +344,7 @@ def transformer_encoder(
 )
 def gpt(
     input_shape: tuple[int, ...], num_outputs: int, vocab_size: int | None = None, padding_id: int = 0,
-    embed_size: int = 192, num_heads: int = 6, num_layers: int = 6, ff_size: int | None = None,
+    embedding_size: int = 192, num_heads: int = 6, num_layers: int = 6, ff_size: int | None = None,
     dropout: float = 0.1, bias: bool = True, positions: str = "learned", tie_weights: bool = True,
 ) -> nn.Module:
     """GPT: a decoder-only Transformer language model that predicts each next token from the ones before it.
@@ -367,10 +367,10 @@ def gpt(
         num_outputs: vocabulary size V (equal to vocab_size).
         vocab_size: token vocabulary size (supplied by shendu).
         padding_id: the padding token id (supplied; 0).
-        embed_size: model width E (192).
-        num_heads: attention heads, dividing embed_size (6).
+        embedding_size: model width E (192).
+        num_heads: attention heads, dividing embedding_size (6).
         num_layers: Transformer blocks (6).
-        ff_size: feed-forward width (None: 4 x embed_size).
+        ff_size: feed-forward width (None: 4 x embedding_size).
         dropout: dropout on embeddings, attention and sub-layer outputs (0.1).
         bias: biases in linear layers and layer norms (True; False is slightly faster and as good).
         positions: "learned" (GPT) or "sinusoidal".
@@ -381,9 +381,9 @@ def gpt(
     if num_outputs != vocab_size:
         raise DataError(f"gpt predicts the next token, so num_outputs must equal vocab_size; received "
                         f"num_outputs={num_outputs}, vocab_size={vocab_size}. Use the language-model task.")
-    embed_size, num_heads, ff_size, dropout = attention_sizes("gpt", embed_size, num_heads, ff_size, dropout)
+    embedding_size, num_heads, ff_size, dropout = attention_sizes("gpt", embedding_size, num_heads, ff_size, dropout)
     return GPT(
-        block_size, vocab_size, padding_id=padding_id, embed_size=embed_size, num_heads=num_heads,
+        block_size, vocab_size, padding_id=padding_id, embedding_size=embedding_size, num_heads=num_heads,
         num_layers=positive_int("gpt", "num_layers", num_layers), ff_size=ff_size, dropout=dropout,
         bias=boolean("gpt", "bias", bias), positions=choice("gpt", "positions", positions, tuple(_POSITIONS)),
         tie_weights=boolean("gpt", "tie_weights", tie_weights),
@@ -399,7 +399,7 @@ def gpt(
 )
 def transformer_seq2seq(
     input_shape: tuple[int, ...], num_outputs: int, vocab_size: int | None = None, padding_id: int = 0,
-    embed_size: int = 256, num_heads: int = 4, num_encoder_layers: int = 3, num_decoder_layers: int = 3,
+    embedding_size: int = 256, num_heads: int = 4, num_encoder_layers: int = 3, num_decoder_layers: int = 3,
     ff_size: int | None = 512, dropout: float = 0.1, max_positions: int = 256, positions: str = "sinusoidal",
     shared_embeddings: bool = False, tie_output: bool = True,
 ) -> nn.Module:
@@ -420,11 +420,11 @@ def transformer_seq2seq(
         num_outputs: target vocabulary size.
         vocab_size: source vocabulary size (supplied by shendu).
         padding_id: the padding token id of both vocabularies (supplied; 0).
-        embed_size: model width E (256).
-        num_heads: attention heads, dividing embed_size (4).
+        embedding_size: model width E (256).
+        num_heads: attention heads, dividing embedding_size (4).
         num_encoder_layers: encoder blocks (3).
         num_decoder_layers: decoder blocks (3).
-        ff_size: feed-forward width (512, small for CPUs; None: 4 x embed_size).
+        ff_size: feed-forward width (512, small for CPUs; None: 4 x embedding_size).
         dropout: dropout rate (0.1).
         max_positions: longest source or target sequence (256).
         positions: "sinusoidal" (the paper) or "learned".
@@ -434,7 +434,7 @@ def transformer_seq2seq(
     """
     name = "transformer-seq2seq"
     max_length, vocab_size, padding_id = token_model_inputs(name, input_shape, num_outputs, vocab_size, padding_id)
-    embed_size, num_heads, ff_size, dropout = attention_sizes(name, embed_size, num_heads, ff_size, dropout)
+    embedding_size, num_heads, ff_size, dropout = attention_sizes(name, embedding_size, num_heads, ff_size, dropout)
     max_positions = positive_int(name, "max_positions", max_positions)
     if max_length > max_positions:
         raise option_error(name, "max_positions", max_positions, f"at least the source length {max_length}",
@@ -449,7 +449,7 @@ def transformer_seq2seq(
         raise option_error(name, "tie_output", False, "true when shared_embeddings=true (the shared table is the "
                            "output layer too)", "Set model.tie_output=true, or model.shared_embeddings=false.")
     return TransformerSeq2Seq(
-        vocab_size, num_outputs, padding_id=padding_id, embed_size=embed_size, num_heads=num_heads,
+        vocab_size, num_outputs, padding_id=padding_id, embedding_size=embedding_size, num_heads=num_heads,
         num_encoder_layers=positive_int(name, "num_encoder_layers", num_encoder_layers),
         num_decoder_layers=positive_int(name, "num_decoder_layers", num_decoder_layers), ff_size=ff_size,
         dropout=dropout, max_positions=max_positions, positions=choice(name, "positions", positions, tuple(_POSITIONS)),

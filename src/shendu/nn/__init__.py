@@ -16,6 +16,16 @@ from shendu.nn import initializers as initializers
 from shendu.nn import regularizer_settings as regularizer_settings
 from shendu.nn import regularizers as regularizers
 from shendu.nn.activations import Step, get_activation
+from shendu.nn.attention import (
+    FeedForward,
+    LearnedPositions,
+    MultiHeadAttention,
+    SinusoidalPositions,
+    TransformerBlock,
+    attention_weights,
+    causal_mask,
+    masked_softmax,
+)
 from shendu.nn.initializers import LAYER_TYPES, RELU_LIKE, auto_initializer, get_initializer, init_problems, initialize
 from shendu.nn.regularizers import (
     NORM_LAYERS,
@@ -26,6 +36,14 @@ from shendu.nn.regularizers import (
 )
 
 __all__ = [
+    "FeedForward",
+    "LearnedPositions",
+    "MultiHeadAttention",
+    "SinusoidalPositions",
+    "TransformerBlock",
+    "attention_weights",
+    "causal_mask",
+    "masked_softmax",
     "ACTIVATIONS",
     "INITIALIZERS",
     "LAYER_TYPES",

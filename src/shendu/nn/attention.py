@@ -124,11 +124,11 @@ class MultiHeadAttention(nn.Module):
     encoder's output.
 
     Formula: head_h = softmax(Q W_h^Q (K W_h^K)^T / sqrt(d_head)) V W_h^V;
-             output = concat(head_1..head_H) W^O, with d_head = embed_size / heads.
+             output = concat(head_1..head_H) W^O, with d_head = embedding_size / heads.
     Reference: Vaswani et al., "Attention Is All You Need", NeurIPS 2017.
 
     Args:
-        embed_size: width of the inputs and outputs (divisible by num_heads).
+        embedding_size: width of the inputs and outputs (divisible by num_heads).
         num_heads: number of heads.
         dropout: dropout on the attention weights, in training.
         bias: biases in the four projections.
@@ -137,21 +137,21 @@ class MultiHeadAttention(nn.Module):
     """
 
     def __init__(
-        self, embed_size: int, num_heads: int, dropout: float = 0.0, bias: bool = True, explicit: bool = False
+        self, embedding_size: int, num_heads: int, dropout: float = 0.0, bias: bool = True, explicit: bool = False
     ):
         super().__init__()
-        if embed_size % num_heads != 0:
-            divisor = max(d for d in range(1, num_heads + 1) if embed_size % d == 0)
+        if embedding_size % num_heads != 0:
+            divisor = max(d for d in range(1, num_heads + 1) if embedding_size % d == 0)
             raise ValueError(
-                f"MultiHeadAttention: embed_size must be divisible by num_heads; received embed_size="
-                f"{embed_size}, num_heads={num_heads}. Choose e.g. num_heads={divisor}."
+                f"MultiHeadAttention: embedding_size must be divisible by num_heads; received embedding_size="
+                f"{embedding_size}, num_heads={num_heads}. Choose e.g. num_heads={divisor}."
             )
-        self.embed_size, self.num_heads, self.head_size = embed_size, num_heads, embed_size // num_heads
+        self.embedding_size, self.num_heads, self.head_size = embedding_size, num_heads, embedding_size // num_heads
         self.dropout, self.explicit = dropout, explicit
-        self.query_projection = nn.Linear(embed_size, embed_size, bias=bias)
-        self.key_projection = nn.Linear(embed_size, embed_size, bias=bias)
-        self.value_projection = nn.Linear(embed_size, embed_size, bias=bias)
-        self.output_projection = nn.Linear(embed_size, embed_size, bias=bias)
+        self.query_projection = nn.Linear(embedding_size, embedding_size, bias=bias)
+        self.key_projection = nn.Linear(embedding_size, embedding_size, bias=bias)
+        self.value_projection = nn.Linear(embedding_size, embedding_size, bias=bias)
+        self.output_projection = nn.Linear(embedding_size, embedding_size, bias=bias)
 
     def split_heads(self, x: torch.Tensor) -> torch.Tensor:
         batch, length, _ = x.shape
@@ -193,7 +193,7 @@ class MultiHeadAttention(nn.Module):
         else:
             causal_only = causal and key_padding_mask is None and query_length == key_length
             context = fast_attention(q, k, v, visible, causal_only, dropout)
-        context = context.transpose(1, 2).reshape(batch, query_length, self.embed_size)  # (B, T_q, E)
+        context = context.transpose(1, 2).reshape(batch, query_length, self.embedding_size)  # (B, T_q, E)
         output = self.output_projection(context)
         return (output, weights) if return_weights else output
 
@@ -219,18 +219,18 @@ class SinusoidalPositions(nn.Module):
 
     Args:
         max_positions: longest sequence the table covers.
-        embed_size: E, the width of the encodings.
+        embedding_size: E, the width of the encodings.
     """
 
-    def __init__(self, max_positions: int, embed_size: int):
+    def __init__(self, max_positions: int, embedding_size: int):
         super().__init__()
         self.max_positions = max_positions
         position = torch.arange(max_positions, dtype=torch.float64)[:, None]  # (P, 1)
-        even = torch.arange(0, embed_size, 2, dtype=torch.float64)  # 2i
-        angle = position / 10000.0 ** (even / embed_size)  # (P, ceil(E/2))
-        table = torch.zeros(max_positions, embed_size, dtype=torch.float64)
+        even = torch.arange(0, embedding_size, 2, dtype=torch.float64)  # 2i
+        angle = position / 10000.0 ** (even / embedding_size)  # (P, ceil(E/2))
+        table = torch.zeros(max_positions, embedding_size, dtype=torch.float64)
         table[:, 0::2] = torch.sin(angle)
-        table[:, 1::2] = torch.cos(angle[:, : embed_size // 2])
+        table[:, 1::2] = torch.cos(angle[:, : embedding_size // 2])
         self.register_buffer("table", table.float(), persistent=False)
 
     def forward(self, length: int) -> torch.Tensor:
@@ -249,13 +249,13 @@ class LearnedPositions(nn.Module):
 
     Args:
         max_positions: longest sequence the table covers.
-        embed_size: E, the width of the embeddings.
+        embedding_size: E, the width of the embeddings.
     """
 
-    def __init__(self, max_positions: int, embed_size: int):
+    def __init__(self, max_positions: int, embedding_size: int):
         super().__init__()
         self.max_positions = max_positions
-        self.embedding = nn.Embedding(max_positions, embed_size)
+        self.embedding = nn.Embedding(max_positions, embedding_size)
         nn.init.normal_(self.embedding.weight, std=0.02)
 
     def forward(self, length: int) -> torch.Tensor:
@@ -279,11 +279,11 @@ class FeedForward(nn.Module):
     Formula: FFN(x) = W_2 act(W_1 x + b_1) + b_2, widening E -> ff_size -> E.
     """
 
-    def __init__(self, embed_size: int, ff_size: int, dropout: float, activation: Any = "gelu", bias: bool = True):
+    def __init__(self, embedding_size: int, ff_size: int, dropout: float, activation: Any = "gelu", bias: bool = True):
         super().__init__()
-        self.expansion = nn.Linear(embed_size, ff_size, bias=bias)
+        self.expansion = nn.Linear(embedding_size, ff_size, bias=bias)
         self.activation = get_activation(activation)
-        self.projection = nn.Linear(ff_size, embed_size, bias=bias)
+        self.projection = nn.Linear(ff_size, embedding_size, bias=bias)
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -303,7 +303,7 @@ class TransformerBlock(nn.Module):
     the Transformer Architecture", ICML 2020.
 
     Args:
-        embed_size: E.
+        embedding_size: E.
         num_heads: attention heads.
         ff_size: hidden width of the feed-forward layer (typically 4E).
         dropout: dropout on attention weights and on each sub-layer's output.
@@ -315,7 +315,7 @@ class TransformerBlock(nn.Module):
 
     def __init__(
         self,
-        embed_size: int,
+        embedding_size: int,
         num_heads: int,
         ff_size: int,
         dropout: float = 0.0,
@@ -326,12 +326,12 @@ class TransformerBlock(nn.Module):
     ):
         super().__init__()
         self.norm_first = norm_first
-        self.self_attention = MultiHeadAttention(embed_size, num_heads, dropout, bias)
-        self.self_attention_norm = nn.LayerNorm(embed_size, bias=bias)
-        self.cross_attention = MultiHeadAttention(embed_size, num_heads, dropout, bias) if cross_attention else None
-        self.cross_attention_norm = nn.LayerNorm(embed_size, bias=bias) if cross_attention else None
-        self.feed_forward = FeedForward(embed_size, ff_size, dropout, activation, bias)
-        self.feed_forward_norm = nn.LayerNorm(embed_size, bias=bias)
+        self.self_attention = MultiHeadAttention(embedding_size, num_heads, dropout, bias)
+        self.self_attention_norm = nn.LayerNorm(embedding_size, bias=bias)
+        self.cross_attention = MultiHeadAttention(embedding_size, num_heads, dropout, bias) if cross_attention else None
+        self.cross_attention_norm = nn.LayerNorm(embedding_size, bias=bias) if cross_attention else None
+        self.feed_forward = FeedForward(embedding_size, ff_size, dropout, activation, bias)
+        self.feed_forward_norm = nn.LayerNorm(embedding_size, bias=bias)
         self.dropout = nn.Dropout(dropout)
 
     def residual_projections(self) -> list[torch.Tensor]:
