@@ -88,7 +88,7 @@ def _default_model_name(raw: dict[str, Any]) -> dict[str, Any]:
     """``model.num_layers=4`` without ``model.name``: the options are for the task's default model, when it has one."""
     model, task = raw.get("model"), raw.get("task")
     if isinstance(model, Mapping) and "name" not in model and isinstance(task, str) and task in TASKS:
-        defaults = {spec["name"] for spec in getattr(TASKS.get(task), "default_models", {}).values()}
+        defaults = {spec["name"] for spec in TASKS.get(task).default_models.values()}
         if len(defaults) == 1:
             raw["model"] = {"name": defaults.pop(), **model}
     return raw
@@ -290,7 +290,7 @@ def train(config: str | Path | Mapping | RunConfig | None = None, *, overrides: 
     monitor, mode = _monitor(config, task)
     trainer = Trainer(model, task.make_step(
                           loss_fn, config.data.augment, num_classes=len(bundle.class_names) if bundle.class_names else None,
-                          input_kind=bundle.input_kind, normalization=getattr(bundle.preprocessing, "normalization", None)),
+                          input_kind=bundle.input_kind, normalization=bundle.preprocessing.normalization),
                       train_data, optimizer,
                       config=config.train, seed=config.seed, device=device, evaluate=evaluate_val,
                       monitor=monitor, monitor_mode=mode, run=run_dir, progress=trainer_progress)

@@ -137,3 +137,15 @@ def test_length_bucket_sampler_reduces_padding_as_tensor_batches_sampler():
     assert bucket_length < 0.5 * random_length, (bucket_length, random_length)
     seen = torch.cat([batch[1] for batch in bucketed.batches(0)])
     assert torch.equal(seen.sort().values, labels)
+
+
+def test_trim_padding_together_equals_trimming_each_batch():
+    from shendu.data.sequences import trim_padding_together
+
+    source = torch.tensor([[5, 6, 0, 0, 0], [7, 0, 0, 0, 0]])
+    target = torch.tensor([[2, 8, 9, 3, 0, 0], [2, 3, 0, 0, 0, 0]])
+    empty = torch.zeros(2, 4, dtype=torch.long)
+    trimmed = trim_padding_together(source, target, empty)
+    assert [t.shape[1] for t in trimmed] == [2, 4, 0]
+    for original, result in zip((source, target, empty), trimmed):
+        assert torch.equal(result, trim_padding(original))

@@ -83,18 +83,23 @@ def _align_to_stored(stored: Preprocessing, parts: dict[str, RawSplit], raw: Raw
             raise DataError(f"The run predicts {stored.target_names}; this data's targets are {raw.target_names}. "
                             f"Set data.target={stored.target_names} (the columns the run was trained on).")
         return
-    unknown = [c for c in raw.class_names or [] if c not in stored.class_names]
+    remap_to_stored_classes(stored.class_names, parts, raw)
+
+
+def remap_to_stored_classes(class_names: list[str], parts: dict[str, RawSplit], raw: RawData) -> None:
+    """Re-index new data's class labels to a run's ``class_names``; a class the run never saw is an error."""
+    unknown = [c for c in raw.class_names or [] if c not in class_names]
     if unknown:
         raise DataError(
             f"This data has class(es) {', '.join(unknown)} that the run was not trained on; the run's classes "
-            f"are {', '.join(stored.class_names)}. Use data with those classes (folder / label names must match)."
+            f"are {', '.join(class_names)}. Use data with those classes (folder / label names must match)."
         )
-    mapping = np.array([stored.class_names.index(c) for c in raw.class_names], dtype=np.int64)
+    mapping = np.array([class_names.index(c) for c in raw.class_names], dtype=np.int64)
     for part in parts.values():
-        part.targets = mapping[part.targets]
+        part.targets = mapping[np.asarray(part.targets)]
 
 
-def _describe(
+def describe_splits(
     raw: RawData, parts: dict[str, RawSplit], origins: dict[str, str], class_names: list[str] | None, **facts: Any
 ) -> dict[str, Any]:
     description = {**raw.description, **facts}
@@ -179,9 +184,9 @@ def load_data(config: Any, *, target_kind: str, seed: int, preprocessing: Prepro
         input_kind=raw.input_kind, input_shape=tuple(preprocessing.input_shape),
         class_names=preprocessing.class_names, target_names=preprocessing.target_names,
         feature_names=preprocessing.feature_names, preprocessing=preprocessing,
-        description=_describe(raw, parts, origins, preprocessing.class_names, **facts),
+        description=describe_splits(raw, parts, origins, preprocessing.class_names, **facts),
         class_weights=class_weights,
     )
 
 
-__all__ = ["DataBundle", "load_data", "TARGET_KINDS"]
+__all__ = ["DataBundle", "load_data", "TARGET_KINDS", "describe_splits", "remap_to_stored_classes"]

@@ -100,6 +100,18 @@ def trim_padding(ids: torch.Tensor, padding_id: int = 0) -> torch.Tensor:
     return ids[:, :longest]
 
 
+def trim_padding_together(*batches: torch.Tensor, padding_id: int = 0) -> tuple[torch.Tensor, ...]:
+    """:func:`trim_padding` for several right-padded batches at once (a source and its target), with one
+    host sync for all of them instead of one each: this runs on every training step."""
+    lengths = []
+    for ids in batches:
+        real = (ids != padding_id).any(dim=0)  # (T,) columns holding a real token
+        last = real.shape[0] - real.flip(0).int().argmax()  # one past the last real column
+        lengths.append(torch.where(real.any(), last, torch.zeros_like(last)))
+    longest = torch.stack(lengths).tolist()  # the one host sync
+    return tuple(ids[:, :n] for ids, n in zip(batches, longest))
+
+
 def pack_tokens(sequences: Sequence[Sequence[int]], separator_id: int | None = None) -> torch.Tensor:
     """Concatenate documents into one 1-D int64 token stream for language modelling.
 

@@ -59,7 +59,7 @@ class SeriesPreprocessing:
     input_kind = "sequence"
     target_kind = "forecasting"
     class_names = None
-    normalization = None
+    normalization = None  # what photometric augmentations read; a series has none
 
     @property
     def input_shape(self) -> tuple[int, int]:
@@ -78,10 +78,6 @@ class SeriesPreprocessing:
     @property
     def feature_names(self) -> list[str]:
         return list(self.columns)
-
-    @property
-    def categorical_cardinalities(self) -> dict[int, int]:
-        return {}
 
     def summary(self) -> dict[str, Any]:
         return {"lookback": self.lookback, "horizon": self.horizon, "strategy": self.strategy, "season": self.season,

@@ -19,7 +19,7 @@ import torch
 
 from shendu.data.catalog import with_hints
 from shendu.data.imbalance import handle_imbalance
-from shendu.data.loading import DataBundle
+from shendu.data.loading import DataBundle, describe_splits, remap_to_stored_classes
 from shendu.data.registry import DATASETS
 from shendu.data.sequences import pack_tokens
 from shendu.data.sources import resolve_source
@@ -31,8 +31,11 @@ from shendu.errors import ConfigError, DataError, Problem
 DEFAULT_TOKENIZERS = {"classification": "word", "language-model": "char", "sequence-to-sequence": "bpe"}
 
 
-def _read(config: Any, target_kind: str, seed: int) -> tuple[str, Any, RawData, dict[str, RawSplit], dict[str, str]]:
-    """Resolve, read and split a text source for ``target_kind``; the training split limited by ``data.limit``."""
+def _read(config: Any, target_kind: str, seed: int) -> tuple[RawData, dict[str, RawSplit], dict[str, str], dict[str, Any]]:
+    """Resolve, read and split a text source for ``target_kind``; the training split limited by ``data.limit``.
+
+    Returns the raw data, the splits, where each split came from, and facts for the data description.
+    """
     name = resolve_source(config)
     config = with_hints(config, name)
     entry = DATASETS.entry(name)
@@ -52,7 +55,7 @@ def _read(config: Any, target_kind: str, seed: int) -> tuple[str, Any, RawData, 
     parts["train"], note = limit_train(parts["train"], config.limit, seed, plan.method)
     if note:
         facts["limit"] = note
-    return name, config, raw, parts, {**origins, **{f"fact.{k}": v for k, v in facts.items()}}
+    return raw, parts, origins, {**facts, "source": name, "target_kind": target_kind, "seed": seed}
 
 
 def _tokenizer(config: Any, target_kind: str) -> Any:
@@ -70,16 +73,6 @@ def _max_length(config: Any, lengths: list[int]) -> int:
     return max(1, min(MAX_LENGTH_CAP, max(lengths, default=1)))
 
 
-def _description(name: str, raw: RawData, parts: dict[str, RawSplit], origins: dict[str, str],
-                 preprocessing: TextPreprocessing, **facts: Any) -> dict[str, Any]:
-    description = {**raw.description, "source": name, **facts}
-    description["samples"] = {split: len(part) for split, part in parts.items()}
-    description["splits"] = {k: v for k, v in origins.items() if not k.startswith("fact.")}
-    description.update({k[5:]: v for k, v in origins.items() if k.startswith("fact.")})
-    description["preprocessing_options"] = preprocessing.summary()
-    return description
-
-
 def load_text_classification(config: Any, *, seed: int, preprocessing: TextPreprocessing | None = None) -> DataBundle:
     """Texts with labels (``text-tsv``, ``text-folder``, SST-2) -> a bundle of padded ids and class indices.
 
@@ -87,8 +80,7 @@ def load_text_classification(config: Any, *, seed: int, preprocessing: TextPrepr
     training texts only; sequences are cut to ``data.text.max_length`` tokens.
     Class weights (``data.imbalance.class_weights``) and random over/under-sampling apply as for tables.
     """
-    name, config, raw, parts, origins = _read(config, "classification", seed)
-    facts: dict[str, Any] = {"target_kind": "classification", "seed": seed}
+    raw, parts, origins, facts = _read(config, "classification", seed)
     class_weights = None
     if preprocessing is None:
         parts["train"], class_weights, imbalance = handle_imbalance(
@@ -101,7 +93,7 @@ def load_text_classification(config: Any, *, seed: int, preprocessing: TextPrepr
                                           class_names=list(raw.class_names))
         facts["truncated_train_samples"] = int(sum(n > preprocessing.max_length for n in train_lengths))
     else:
-        _remap_classes(preprocessing, parts, raw)
+        remap_to_stored_classes(preprocessing.class_names, parts, raw)
     splits, unknown = {}, {}
     for split, part in parts.items():
         ids, _ = preprocessing.encode_texts(part.inputs["text"].tolist())
@@ -109,25 +101,14 @@ def load_text_classification(config: Any, *, seed: int, preprocessing: TextPrepr
                               torch.as_tensor(np.asarray(part.indices), dtype=torch.int64))
         unknown[split] = round(unknown_rate(ids[ids != preprocessing.padding_id].tolist()), 5)
     facts["unknown_token_rate"] = unknown
-    class_counts = {split: dict(zip(preprocessing.class_names, np.bincount(
-        np.asarray(part.targets), minlength=len(preprocessing.class_names)).tolist())) for split, part in parts.items()}
     return DataBundle(
         train=splits["train"], val=splits["val"], test=splits.get("test"), input_kind="tokens",
         input_shape=preprocessing.input_shape, class_names=preprocessing.class_names, target_names=None,
         feature_names=None, preprocessing=preprocessing,
-        description=_description(name, raw, parts, origins, preprocessing, class_counts=class_counts, **facts),
+        description=describe_splits(raw, parts, origins, preprocessing.class_names, **facts,
+                                    preprocessing_options=preprocessing.summary()),
         class_weights=class_weights,
     )
-
-
-def _remap_classes(stored: TextPreprocessing, parts: dict[str, RawSplit], raw: RawData) -> None:
-    unknown = [c for c in raw.class_names or [] if c not in stored.class_names]
-    if unknown:
-        raise DataError(f"This data has class(es) {', '.join(unknown)} that the run was not trained on; the run's "
-                        f"classes are {', '.join(stored.class_names)}.")
-    mapping = np.array([stored.class_names.index(c) for c in raw.class_names], dtype=np.int64)
-    for part in parts.values():
-        part.targets = mapping[np.asarray(part.targets)]
 
 
 def _corpus(part: RawSplit) -> str:
@@ -162,7 +143,7 @@ def load_language_model(config: Any, *, seed: int, preprocessing: TextPreprocess
     (tokens[:-1], tokens[1:]) pairs (the task cuts it into ``data.text.block_size``
     windows per epoch); val and test hold non-overlapping windows.
     """
-    name, config, raw, parts, origins = _read(config, "language-model", seed)
+    raw, parts, origins, facts = _read(config, "language-model", seed)
     corpora = {split: _corpus(part) for split, part in parts.items()}
     if preprocessing is None:
         tokenizer = _tokenizer(config, "language-model").fit([corpora["train"]])
@@ -175,14 +156,14 @@ def load_language_model(config: Any, *, seed: int, preprocessing: TextPreprocess
                         f"{preprocessing.block_size + 1}. Lower data.text.block_size or give more text.")
     splits = {split: language_model_windows(stream, preprocessing.block_size) for split, stream in streams.items()
               if split != "train"}
-    facts = {"target_kind": "language-model", "seed": seed, "tokens": {s: int(t.numel()) for s, t in streams.items()},
-             "characters": {s: len(text) for s, text in corpora.items()},
-             "unknown_token_rate": {s: round(unknown_rate(t.tolist()), 5) for s, t in streams.items() if s != "train"}}
+    facts.update(tokens={s: int(t.numel()) for s, t in streams.items()},
+                 characters={s: len(text) for s, text in corpora.items()},
+                 unknown_token_rate={s: round(unknown_rate(t.tolist()), 5) for s, t in streams.items() if s != "train"})
     return DataBundle(
         train=Split(train[:-1], train[1:], torch.arange(train.numel() - 1)), val=splits["val"], test=splits.get("test"),
         input_kind="tokens", input_shape=preprocessing.input_shape, class_names=None, target_names=None,
         feature_names=None, preprocessing=preprocessing,
-        description=_description(name, raw, parts, origins, preprocessing, **facts),
+        description=describe_splits(raw, parts, origins, None, **facts, preprocessing_options=preprocessing.summary()),
         extras={"prompt": parts["val"].inputs["text"].tolist()[0] if len(parts["val"]) else "\n"},
     )
 
@@ -195,7 +176,7 @@ def load_text_pairs(config: Any, *, seed: int, preprocessing: TextPreprocessing 
     sides of the training pairs, otherwise one per side. ``bundle.extras["references"]``
     holds each split's target sentences as written, for BLEU and chrF.
     """
-    name, config, raw, parts, origins = _read(config, "sequence-to-sequence", seed)
+    raw, parts, origins, facts = _read(config, "sequence-to-sequence", seed)
     sources = {split: part.inputs["source"].tolist() for split, part in parts.items()}
     targets = {split: part.inputs["target"].tolist() for split, part in parts.items()}
     if preprocessing is None:
@@ -216,11 +197,11 @@ def load_text_pairs(config: Any, *, seed: int, preprocessing: TextPreprocessing 
         source_ids, _ = preprocessing.encode_texts(sources[split], add_eos=True)
         target_ids, _ = preprocessing.encode_texts(targets[split], target=True, add_bos=True, add_eos=True)
         splits[split] = Split(source_ids, target_ids, torch.as_tensor(np.asarray(part.indices), dtype=torch.int64))
-    facts = {"target_kind": "sequence-to-sequence", "seed": seed}
     return DataBundle(
         train=splits["train"], val=splits["val"], test=splits.get("test"), input_kind="tokens",
         input_shape=preprocessing.input_shape, class_names=None, target_names=None, feature_names=None,
-        preprocessing=preprocessing, description=_description(name, raw, parts, origins, preprocessing, **facts),
+        preprocessing=preprocessing,
+        description=describe_splits(raw, parts, origins, None, **facts, preprocessing_options=preprocessing.summary()),
         extras={"references": targets, "sources": sources},
     )
 

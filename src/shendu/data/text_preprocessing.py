@@ -46,15 +46,11 @@ class TextPreprocessing:
     target_max_length: int | None = None
 
     input_kind = "tokens"
-    target_names = None
-    feature_names = None
-    categorical_cardinalities: dict[int, int] = None  # type: ignore[assignment]  (no tabular columns)
-    normalization = None
+    normalization = None  # what photometric augmentations read; text has none
 
     def __post_init__(self) -> None:
         if self.target_kind not in TEXT_TARGET_KINDS:
             raise ValueError(f"target_kind must be one of {TEXT_TARGET_KINDS}; received {self.target_kind!r}.")
-        self.categorical_cardinalities = {}
 
     @property
     def output_tokenizer(self) -> Any:

@@ -27,7 +27,7 @@ from torch import nn
 from torch.nn import functional
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from shendu.errors import DataError
+from shendu.models.token_inputs import check_next_token_outputs, check_text_inputs, embedding_width, token_lengths
 from shendu.models.registry import (
     MODELS,
     boolean,
@@ -38,70 +38,7 @@ from shendu.models.registry import (
 )
 
 _INPUTS = ("tokens", "sequence")
-_LAYOUTS = {"tokens": "token ids of shape (T,) (with vocab_size)", "sequence": "float sequences of shape (T, F)"}
 _REFERENCE_SUFFIX = "; pooling over real tokens with packed sequences (PyTorch pack_padded_sequence)"
-
-
-# -- checks and helpers shared by the token / sequence families ---------------------
-def check_text_inputs(
-    model: str,
-    input_shape: Sequence[int],
-    num_outputs: int,
-    vocab_size: Any,
-    padding_id: Any,
-    accepted: Sequence[str],
-) -> tuple[str, tuple[int, ...]]:
-    """Check what shendu passes to a token or sequence model; return ``(kind, input_shape)``.
-
-    The kind is "tokens" when ``vocab_size`` is given (then ``input_shape`` is
-    ``(T_max,)``), else "sequence" (``input_shape`` is ``(T, F)``).
-    """
-    shape = tuple(input_shape)
-    if not shape or not all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in shape):
-        raise DataError(
-            f"{model}: input_shape must hold positive integers, e.g. (128,) for token ids or (50, 3) for "
-            f"series; received {shape!r}. Pass the shape of one sample without the batch axis."
-        )
-    kind = "tokens" if vocab_size is not None else "sequence" if len(shape) == 2 else None
-    expected = " or ".join(_LAYOUTS[k] for k in accepted)
-    if kind not in accepted or (kind == "tokens" and len(shape) != 1):
-        given = f"with vocab_size={vocab_size!r}" if vocab_size is not None else "without a vocab_size"
-        raise DataError(
-            f"{model} expects {expected}; received input_shape {shape!r} {given}. "
-            "Use a text task (ids from a tokenizer) or a series task with (T, F) windows, "
-            "or pick another model (see: shendu list models)."
-        )
-    if kind == "tokens":
-        if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < 2:
-            raise DataError(f"{model}: vocab_size must be an integer >= 2; received {vocab_size!r}. "
-                            "It comes from the tokenizer; check that it was fitted on non-empty text.")
-        if isinstance(padding_id, bool) or not isinstance(padding_id, int) or not 0 <= padding_id < vocab_size:
-            raise DataError(f"{model}: padding_id must be an id in [0, {vocab_size}); received {padding_id!r}. "
-                            "shendu tokenizers use 0 for '<pad>'.")
-    if isinstance(num_outputs, bool) or not isinstance(num_outputs, int) or num_outputs < 1:
-        raise DataError(f"{model}: num_outputs must be a positive integer (classes, targets or vocabulary "
-                        f"size); received {num_outputs!r}. Check the task's targets.")
-    return kind, shape
-
-
-def embedding_width(model: str, kind: str, embedding_size: Any, default: int = 128) -> int:
-    """``embedding_size`` for token inputs (``default`` when None); an error if set for float sequences."""
-    if kind == "sequence":
-        if embedding_size is not None:
-            fix = "Remove model.embedding_size: float sequences enter the network as they are."
-            raise option_error(model, "embedding_size", embedding_size, "unset for (T, F) sequence inputs", fix)
-        return 0
-    return default if embedding_size is None else positive_int(model, "embedding_size", embedding_size)
-
-
-def token_lengths(ids: torch.Tensor, padding_id: int) -> torch.Tensor:
-    """Real tokens per row of right-padded ids: one past the last non-padding id, at least 1.
-
-    An all-padding row counts as length 1 (its first position), so pooling
-    never divides by zero and never takes the max of nothing.
-    """
-    positions = torch.arange(1, ids.shape[1] + 1, device=ids.device)  # (T,)
-    return ((ids != padding_id) * positions).amax(dim=1).clamp(min=1)  # (B,)
 
 
 # -- the classifier ------------------------------------------------------------------
@@ -402,9 +339,7 @@ def lstm_lm(input_shape: tuple[int, ...], num_outputs: int, vocab_size: int | No
         tie_weights: share the embedding matrix with the output layer (true).
     """
     check_text_inputs("lstm-lm", input_shape, num_outputs, vocab_size, padding_id, ("tokens",))
-    if num_outputs != vocab_size:
-        raise DataError(f"lstm-lm predicts the next token, so num_outputs must equal vocab_size={vocab_size}; "
-                        f"received num_outputs={num_outputs}. Use the language-modeling task.")
+    check_next_token_outputs("lstm-lm", num_outputs, vocab_size)
     embedding_size = positive_int("lstm-lm", "embedding_size", embedding_size)
     hidden_size = positive_int("lstm-lm", "hidden_size", hidden_size)
     tie_weights = boolean("lstm-lm", "tie_weights", tie_weights)

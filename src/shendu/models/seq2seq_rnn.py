@@ -21,7 +21,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from shendu.models.registry import MODELS, boolean, choice, positive_int, probability
-from shendu.models.transformer import check_token_ids, token_model_inputs
+from shendu.models.token_inputs import check_token_ids, token_model_inputs
 from shendu.nn.attention import masked_softmax
 
 

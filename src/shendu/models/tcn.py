@@ -20,7 +20,7 @@ from torch import nn
 from torch.nn import functional
 from torch.nn.utils.parametrizations import weight_norm as apply_weight_norm
 
-from shendu.models.recurrent import check_text_inputs, embedding_width, token_lengths
+from shendu.models.token_inputs import check_text_inputs, embedding_width, token_lengths
 from shendu.models.registry import (
     MODELS,
     boolean,

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from shendu.models.recurrent import check_text_inputs, embedding_width, token_lengths
+from shendu.models.token_inputs import check_text_inputs, embedding_width, token_lengths
 from shendu.models.registry import MODELS, positive_int, positive_ints, probability
 from shendu.nn import initialize
 

@@ -33,45 +33,10 @@ from shendu.models.registry import (
     positive_int,
     probability,
 )
+from shendu.models.token_inputs import check_next_token_outputs, check_token_ids, token_model_inputs
 from shendu.nn.attention import LearnedPositions, SinusoidalPositions, TransformerBlock
 
 _POSITIONS = {"learned": LearnedPositions, "sinusoidal": SinusoidalPositions}
-
-
-# -- checks shared by the token models (seq2seq_rnn imports them too) ------------------------
-def _is_positive_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
-
-
-def token_model_inputs(
-    model: str, input_shape: Any, num_outputs: Any, vocab_size: Any, padding_id: Any, expected: str | None = None
-) -> tuple[int, int, int]:
-    """Check what shendu passes a token model; return ``(max_length, vocab_size, padding_id)``."""
-    shape = tuple(input_shape)
-    if len(shape) != 1 or not _is_positive_int(shape[0]) or vocab_size is None:
-        expected = expected or "token ids: input_shape (T_max,) and a vocab_size"
-        without = " without vocab_size" if vocab_size is None else ""
-        raise DataError(
-            f"{model} expects {expected}; received input_shape {shape!r}{without}. Use text data "
-            "(a tokenizer supplies vocab_size), or a model for this kind of input (shendu list models)."
-        )
-    if not _is_positive_int(vocab_size):
-        raise DataError(f"{model}: vocab_size must be a positive integer (the tokenizer's vocabulary size); "
-                        f"received {vocab_size!r}. Pass vocab_size=len(vocabulary).")
-    if not _is_positive_int(num_outputs):
-        raise DataError(f"{model}: num_outputs must be a positive integer (classes or target vocabulary "
-                        f"size); received {num_outputs!r}. Check the task's targets.")
-    if isinstance(padding_id, bool) or not isinstance(padding_id, int) or not 0 <= padding_id < vocab_size:
-        raise DataError(f"{model}: padding_id must be a token id in [0, {vocab_size}); received "
-                        f"{padding_id!r}. shendu tokenizers use 0 for <pad>.")
-    return shape[0], vocab_size, padding_id
-
-
-def check_token_ids(model: str, ids: torch.Tensor, name: str = "input") -> None:
-    """Token ids must be a (B, T) integer tensor; say so clearly instead of failing inside nn.Embedding."""
-    if ids.dim() != 2 or ids.is_floating_point() or ids.dtype == torch.bool:
-        raise DataError(f"{model}: the {name} must be token ids, an int64 tensor (B, T); received a "
-                        f"{ids.dtype} tensor of shape {tuple(ids.shape)}. Tokenize the text first.")
 
 
 def attention_sizes(
@@ -378,9 +343,7 @@ def gpt(
     """
     vocab_size = num_outputs if vocab_size is None else vocab_size
     block_size, vocab_size, padding_id = token_model_inputs("gpt", input_shape, num_outputs, vocab_size, padding_id)
-    if num_outputs != vocab_size:
-        raise DataError(f"gpt predicts the next token, so num_outputs must equal vocab_size; received "
-                        f"num_outputs={num_outputs}, vocab_size={vocab_size}. Use the language-model task.")
+    check_next_token_outputs("gpt", num_outputs, vocab_size)
     embedding_size, num_heads, ff_size, dropout = attention_sizes("gpt", embedding_size, num_heads, ff_size, dropout)
     return GPT(
         block_size, vocab_size, padding_id=padding_id, embedding_size=embedding_size, num_heads=num_heads,

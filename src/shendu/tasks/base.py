@@ -73,6 +73,11 @@ class SupervisedTask:
             f"{input_kind} inputs. {fix} See: shendu list tasks."
         )
 
+    @staticmethod
+    def stored(data: Any) -> Any:
+        """The preprocessing of a bundle, or ``data`` itself when it already is a run's stored preprocessing."""
+        return data.preprocessing if isinstance(data, DataBundle) else data
+
     def num_outputs(self, data: DataBundle | Preprocessing) -> int:
         """Output units: one per class, or one per regression target."""
         if self.target_kind == "classification":
@@ -86,7 +91,7 @@ class SupervisedTask:
         handed to models that embed them (registry tag ``categorical_embeddings``).
         """
         spec = spec if spec is not None else self.default_models[data.input_kind]
-        preprocessing = data.preprocessing if isinstance(data, DataBundle) else data
+        preprocessing = self.stored(data)
         cardinalities = preprocessing.categorical_cardinalities if preprocessing.input_kind == "tabular" else {}
         if cardinalities and isinstance(spec, (str, Mapping)):
             name, options = MODELS.split_spec(spec)
@@ -249,7 +254,8 @@ class SupervisedTask:
                 batch_size: int = 256, **options: Any) -> list[dict[str, Any]]:
         """User inputs (image files, rows, arrays) -> one prediction dict per input (see :meth:`describe`)."""
         if options:
-            raise TypeError(f"{self.name} predictions take no options; received {', '.join(options)}.")
+            raise TypeError(f"{self.name} predictions take no options; received {', '.join(options)}. "
+                            "Remove them (--prompt / --text belong to text-generation and sequence-to-sequence runs).")
         device = next(model.parameters()).device
         encoded = preprocessing.encode_inputs(inputs)
         return self.describe(self.outputs(model, encoded, batch_size, device), preprocessing)

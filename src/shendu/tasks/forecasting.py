@@ -9,7 +9,6 @@ import pandas as pd
 import torch
 from torch import nn
 
-from shendu.data.augmentation import build_augmentation
 from shendu.data.batching import evaluation_batches
 from shendu.data.series_baselines import recursive_forecast
 from shendu.data.series_loading import load_series
@@ -42,23 +41,15 @@ class ForecastingTask(SupervisedTask):
         return load_series(data_config, seed=seed, preprocessing=preprocessing)
 
     def num_outputs(self, data: Any) -> int:
-        preprocessing = data.preprocessing if hasattr(data, "preprocessing") else data
-        return len(preprocessing.target_names)
+        return len(self.stored(data).target_names)
 
     def monitor(self) -> tuple[str, str]:
         return "val.rmse", "min"
 
     def make_step(self, loss_fn: nn.Module, augment_specs: list | None = None, num_classes: int | None = None, *,
                   input_kind: str | None = None, normalization: Any = None):
-        augment = build_augmentation(augment_specs, input_kind="series", normalization=None)
-
-        def step(model: nn.Module, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
-            inputs, targets = batch
-            if augment is not None:
-                inputs, targets = augment.apply(inputs, targets, None)
-            return loss_fn(model(inputs), targets)
-
-        return step
+        """The supervised step, with augmentations checked against "series" (jitter, scaling, window slicing)."""
+        return super().make_step(loss_fn, augment_specs, None, input_kind="series")
 
     def forecast(self, model: nn.Module, inputs: torch.Tensor, preprocessing: Any) -> torch.Tensor:
         """Scaled forecasts (B, horizon * T): one pass (direct), or the one-step model rolled forward (recursive)."""
@@ -132,7 +123,8 @@ class ForecastingTask(SupervisedTask):
         """Forecast the ``horizon`` steps after the end of a history table (a CSV path or a DataFrame
         with the run's columns, at least ``lookback`` rows): one dict per future step."""
         if options:
-            raise TypeError(f"forecasting predictions take no options; received {', '.join(options)}.")
+            raise TypeError(f"forecasting predictions take no options; received {', '.join(options)}. "
+                            "Pass only the history table (a CSV path or a DataFrame).")
         if isinstance(inputs, (list, tuple)) and len(inputs) == 1:
             inputs = inputs[0]
         frame = inputs if isinstance(inputs, pd.DataFrame) else load_table(Path(inputs)).frame if inputs else None

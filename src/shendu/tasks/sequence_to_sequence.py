@@ -9,11 +9,11 @@ import torch
 from torch import nn
 
 from shendu.data.batching import TensorBatches, evaluation_batches
-from shendu.data.sequences import LengthBucketSampler, pad_sequences, trim_padding
+from shendu.data.sequences import pad_sequences, trim_padding, trim_padding_together
 from shendu.data.text_loading import load_text_pairs
 from shendu.data.tokenizers import BOS_ID, EOS_ID, PADDING_ID
-from shendu.engine.device import autocast, place, to_device
-from shendu.errors import DataError
+from shendu.engine.device import autocast, to_device
+from shendu.errors import ConfigError, DataError, Problem
 from shendu.metrics import build_metrics
 from shendu.models.generation import beam_search, greedy_decode
 from shendu.tasks.registry import TASKS
@@ -32,19 +32,18 @@ class SequenceToSequenceTask(TokenTask):
 
     def train_batches(self, bundle: Any, config: Any, device: torch.device) -> TensorBatches:
         """Batches of pairs of similar source length (length buckets), in a seeded random order."""
-        lengths = (bundle.train.inputs != bundle.preprocessing.padding_id).sum(dim=1)
-        sampler = LengthBucketSampler(lengths, config.train.batch_size, seed=config.seed, drop_last=config.train.drop_last)
-        return TensorBatches(place((bundle.train.inputs, bundle.train.targets), device), config.train.batch_size,
-                             seed=config.seed, drop_last=config.train.drop_last, sampler=sampler)
+        return self.bucketed_batches(bundle, config, device)
 
     def make_step(self, loss_fn: nn.Module, augment_specs: list | None = None, num_classes: int | None = None, *,
                   input_kind: str | None = None, normalization: Any = None):
         """``step(model, (source, target)) -> loss`` of predicting target[1:] from source and target[:-1]."""
         if augment_specs:
-            raise DataError("sequence-to-sequence takes no data.augment yet; remove data.augment.")
+            raise ConfigError([Problem("data.augment", augment_specs, "no augmentation for sequence-to-sequence",
+                                       "No augmentation keeps a source and its translation aligned yet; "
+                                       "remove data.augment.")])
 
         def step(model: nn.Module, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
-            source, target = trim_padding(batch[0]), trim_padding(batch[1])
+            source, target = trim_padding_together(batch[0], batch[1])
             return token_loss(loss_fn, model(source, target[:, :-1]), target[:, 1:])
 
         return step
@@ -60,7 +59,7 @@ class SequenceToSequenceTask(TokenTask):
         padding_id = bundle.preprocessing.padding_id
         for batch in evaluation_batches(split, batch_size):
             source, target = to_device(batch, device)
-            source, target = trim_padding(source, padding_id), trim_padding(target, padding_id)
+            source, target = trim_padding_together(source, target, padding_id=padding_id)
             with autocast(precision, device):
                 logits = model(source, target[:, :-1]).float()
             tokens = (target[:, 1:] != padding_id).sum()
@@ -70,41 +69,35 @@ class SequenceToSequenceTask(TokenTask):
         loss = float(total / count.clamp(min=1))
         return {"loss": loss, "perplexity": float(torch.exp(torch.tensor(min(loss, 50.0))))}
 
+    def decode_ids(self, model: nn.Module, source_ids: torch.Tensor, *, beam_size: int = 1,
+                   length_penalty: float = 0.0, max_length: int | None = None, length_cap: int | None = None,
+                   batch_size: int = 128) -> list[list[int]]:
+        """Padded source ids (N, S) -> target ids per sentence (no <bos> / <eos>): greedy for ``beam_size`` 1,
+        else beam search; at most ``max_length`` tokens (default 1.5 x source length + 10, capped at ``length_cap``)."""
+        device = next(model.parameters()).device
+        sequences: list[list[int]] = []
+        for start in range(0, len(source_ids), batch_size):
+            source = trim_padding(source_ids[start : start + batch_size].to(device), PADDING_ID)
+            limit = max_length or int(1.5 * source.shape[1]) + 10
+            common = {"bos_id": BOS_ID, "eos_id": EOS_ID, "max_length": min(limit, length_cap or limit)}
+            if beam_size == 1:
+                sequences += greedy_decode(model, source, **common)
+            else:
+                sequences += beam_search(model, source, beam_size=beam_size, length_penalty=length_penalty, **common)
+        return sequences
+
     def translate(self, model: nn.Module, preprocessing: Any, source_ids: torch.Tensor, *, beam_size: int,
                   length_penalty: float, max_length: int | None = None, batch_size: int = 128) -> list[str]:
-        """Decode padded source ids (N, S) into strings: greedy for ``beam_size`` 1, else beam search."""
-        device = next(model.parameters()).device
-        tokenizer = preprocessing.output_tokenizer
-        texts: list[str] = []
-        was_training = model.training
-        model.eval()
-        for start in range(0, len(source_ids), batch_size):
-            source = trim_padding(source_ids[start : start + batch_size].to(device), preprocessing.padding_id)
-            limit = max_length or int(1.5 * source.shape[1]) + 10
-            if preprocessing.target_max_length is not None:
-                limit = min(limit, preprocessing.target_max_length)
-            common = {"bos_id": tokenizer.bos_id, "eos_id": tokenizer.eos_id, "max_length": limit}
-            if beam_size == 1:
-                outputs = greedy_decode(model, source, **common)
-            else:
-                outputs = beam_search(model, source, beam_size=beam_size, length_penalty=length_penalty, **common)
-            texts += [tokenizer.decode(ids) for ids in outputs]
-        model.train(was_training)
-        return texts
+        """Decode padded source ids (N, S) into strings with the run's target tokenizer."""
+        sequences = self.decode_ids(model, source_ids, beam_size=beam_size, length_penalty=length_penalty,
+                                    max_length=max_length, length_cap=preprocessing.target_max_length,
+                                    batch_size=batch_size)
+        return [preprocessing.output_tokenizer.decode(ids) for ids in sequences]
 
-    @torch.no_grad()
     def outputs(self, model: nn.Module, inputs: torch.Tensor, batch_size: int, device: torch.device,
                 precision: str = "fp32") -> torch.Tensor:
         """Greedy translations of padded source ids (N, S) as padded target ids (N, T) (no <bos> / <eos>)."""
-        sequences: list[list[int]] = []
-        was_training = model.training
-        model.eval()
-        for start in range(0, len(inputs), batch_size):
-            source = trim_padding(inputs[start : start + batch_size].to(device))
-            limit = int(1.5 * source.shape[1]) + 10
-            sequences += greedy_decode(model, source, bos_id=BOS_ID, eos_id=EOS_ID, max_length=limit)
-        model.train(was_training)
-        return pad_sequences(sequences, padding_id=PADDING_ID)[0]
+        return pad_sequences(self.decode_ids(model, inputs, batch_size=batch_size), padding_id=PADDING_ID)[0]
 
     def _scores(self, hypotheses: list[str], references: list[str]) -> dict[str, float]:
         metrics = build_metrics(None, "sequence-to-sequence")

@@ -18,8 +18,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from shendu.data.sequences import trim_padding
+from shendu.data.batching import TensorBatches
+from shendu.data.sequences import LengthBucketSampler, trim_padding
 from shendu.data.text_preprocessing import TextPreprocessing
+from shendu.engine.device import place
 from shendu.errors import ConfigError, Problem
 from shendu.models import MODELS, build_model, model_role
 from shendu.tasks.base import SupervisedTask
@@ -49,14 +51,14 @@ class TokenTask(SupervisedTask):
         return self.loader(data_config, seed=seed, preprocessing=preprocessing)
 
     def num_outputs(self, data: Any) -> int:
-        preprocessing = data.preprocessing if hasattr(data, "preprocessing") else data
+        preprocessing = self.stored(data)
         if self.role == "classifier":
             return len(preprocessing.class_names)
         return preprocessing.output_tokenizer.vocab_size
 
     def build_model(self, spec: Any, data: Any) -> nn.Module:
         """A token model for the run's tokenizer; its ``role`` must be the task's."""
-        preprocessing: TextPreprocessing = data.preprocessing if hasattr(data, "preprocessing") else data
+        preprocessing: TextPreprocessing = self.stored(data)
         spec = spec if spec is not None else self.default_models["tokens"]
         if isinstance(spec, (str, dict)):
             name = MODELS.split_spec(spec)[0]
@@ -68,6 +70,16 @@ class TokenTask(SupervisedTask):
                                            f"{name} is a {role} model. Choose one of: {', '.join(fitting)}.")])
         return build_model(spec, preprocessing.input_shape, self.num_outputs(preprocessing), input_kind="tokens",
                            vocab_size=preprocessing.vocab_size, padding_id=preprocessing.padding_id)
+
+    def bucketed_batches(self, bundle: Any, config: Any, device: torch.device, sampler: Any = None) -> TensorBatches:
+        """Training batches of similar input length (a seeded shuffle sorted within buckets of 100 batches,
+        the batches shuffled), or the batches of ``sampler`` when one is given."""
+        train = config.train
+        if sampler is None:
+            lengths = (bundle.train.inputs != bundle.preprocessing.padding_id).sum(dim=1)
+            sampler = LengthBucketSampler(lengths, train.batch_size, seed=config.seed, drop_last=train.drop_last)
+        return TensorBatches(place((bundle.train.inputs, bundle.train.targets), device), train.batch_size,
+                             seed=config.seed, drop_last=train.drop_last, sampler=sampler)
 
     def forward(self, model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
         # One host sync per batch to find the longest row: far cheaper than attending over padding.

@@ -8,9 +8,7 @@ import torch
 
 from shendu.data.batching import TensorBatches
 from shendu.data.imbalance import ClassBalancedBatchSampler
-from shendu.data.sequences import LengthBucketSampler
 from shendu.data.text_loading import load_text_classification
-from shendu.engine.device import place
 from shendu.tasks.registry import TASKS
 from shendu.tasks.text_base import TokenTask
 
@@ -19,18 +17,11 @@ class TextClassificationTask(TokenTask):
     """Token ids -> class logits; batches grouped by length so little of each is padding."""
 
     def train_batches(self, bundle: Any, config: Any, device: torch.device) -> TensorBatches:
-        """Length-bucketed batches (a seeded shuffle, sorted within buckets of 100 batches, batches shuffled);
-        class-balanced batches instead when ``data.imbalance.balanced_batches`` is set."""
-        train = config.train
-        padding_id = bundle.preprocessing.padding_id
-        if config.data.imbalance.balanced_batches:
-            sampler = ClassBalancedBatchSampler(bundle.train.targets, train.batch_size, seed=config.seed,
-                                                drop_last=train.drop_last)
-        else:
-            lengths = (bundle.train.inputs != padding_id).sum(dim=1)
-            sampler = LengthBucketSampler(lengths, train.batch_size, seed=config.seed, drop_last=train.drop_last)
-        return TensorBatches(place((bundle.train.inputs, bundle.train.targets), device), train.batch_size,
-                             seed=config.seed, drop_last=train.drop_last, sampler=sampler)
+        """Length-bucketed batches; class-balanced ones instead when ``data.imbalance.balanced_batches`` is set."""
+        sampler = ClassBalancedBatchSampler(
+            bundle.train.targets, config.train.batch_size, seed=config.seed, drop_last=config.train.drop_last,
+        ) if config.data.imbalance.balanced_batches else None
+        return self.bucketed_batches(bundle, config, device, sampler)
 
     def predict(self, model: torch.nn.Module, preprocessing: Any, inputs: Any, *, config: Any = None,
                 batch_size: int = 256, **options: Any) -> list[dict[str, Any]]:

@@ -12,7 +12,7 @@ from shendu.data.batching import evaluation_batches
 from shendu.data.sequences import LanguageModelBatches
 from shendu.data.text_loading import load_language_model
 from shendu.engine.device import autocast, place, to_device
-from shendu.errors import DataError
+from shendu.errors import ConfigError, Problem
 from shendu.models.generation import sample
 from shendu.tasks.registry import TASKS
 from shendu.tasks.text_base import TokenTask, token_loss
@@ -37,8 +37,8 @@ class TextGenerationTask(TokenTask):
                   input_kind: str | None = None, normalization: Any = None):
         """``step(model, (inputs (B, T), targets (B, T))) -> mean next-token cross-entropy``."""
         if augment_specs:
-            raise DataError("text-generation takes no data.augment: a language model learns the text as written. "
-                            "Remove data.augment.")
+            raise ConfigError([Problem("data.augment", augment_specs, "no augmentation for text-generation",
+                                       "A language model learns the text as written; remove data.augment.")])
 
         def step(model: nn.Module, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
             inputs, targets = batch
@@ -84,10 +84,8 @@ class TextGenerationTask(TokenTask):
         ids = tokenizer.encode(prompt) or [tokenizer.bos_id]
         device = next(model.parameters()).device
         generator = torch.Generator(device=device).manual_seed(seed) if seed is not None else None
-        was_training = model.training
         out = sample(model, torch.tensor(ids, device=device), max_tokens or decoding.max_tokens,
-                     generator=generator, **options)
-        model.train(was_training)
+                     generator=generator, **options)  # eval mode and no_grad inside, the mode restored after
         return prompt + tokenizer.decode(out[0, len(ids):].tolist())
 
     def predict(self, model: nn.Module, preprocessing: Any, inputs: Any = None, *, config: Any = None,
