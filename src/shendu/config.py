@@ -202,6 +202,9 @@ class TrainConfig(Section):
     early_stopping: EarlyStoppingConfig | None = None
     monitor: str | None = Field(None, description="metric that picks the best checkpoint; default: the task's")
     checkpoint_every_steps: int | None = Field(None, ge=1, description="also save 'last' every N steps")
+    val_every_steps: int | None = Field(
+        None, ge=1, description="also evaluate on the validation split every N optimizer steps inside an epoch "
+        "(metrics.jsonl records of kind 'validation'); the best checkpoint and early stopping follow epoch ends")
     device: str = Field("auto", description="'auto', 'cpu', 'cuda' or 'cuda:N'")
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     compile: bool = False

@@ -114,6 +114,24 @@ def test_deep_relu_mlp_with_he_init_does_not_warn(digits):
     assert diagnostics.drain() == [] and diagnostics.warnings == []
 
 
+def test_untrained_gpt_does_not_warn_of_vanishing_gradients():
+    # Query/key projections of an untrained transformer get ~1% of the head's
+    # gradient (the softmax logits are nearly flat), at any depth: not vanishing.
+    torch.manual_seed(0)
+    spec = {"name": "gpt", "num_layers": 4, "embedding_size": 192, "num_heads": 6}
+    model = build_model(spec, (64,), 65, input_kind="tokens", vocab_size=65, padding_id=0)
+    diagnostics = Diagnostics(model, DiagnosticsConfig())
+    tokens = torch.randint(4, 65, (8, 64))
+    diagnostics.start_step(0)
+    logits = model(tokens)
+    nn.functional.cross_entropy(logits[:, :-1].reshape(-1, 65), tokens[:, 1:].reshape(-1)).backward()
+    record = diagnostics.after_backward(0)
+    norms = record["grad_norms"]
+    assert norms["blocks.0.self_attention.query_projection"] < 0.05 * norms["blocks.0.self_attention.value_projection"]
+    assert record["first_last_ratio"] > 0.1
+    assert diagnostics.drain() == [] and diagnostics.warnings == []
+
+
 @pytest.mark.parametrize("scale", [1e8, math.inf])
 def test_exploding_gradients_warn(scale):
     model = small_model()

@@ -65,6 +65,24 @@ def test_resume_in_process_is_bitwise_equal(tmp_path, digits_tensors):
     assert [r["epoch"] for r in first.run.history()] == [1, 2, 3]
 
 
+def test_validation_every_n_steps_logs_within_epochs_and_leaves_training_unchanged(tmp_path, digits_tensors):
+    reference = make_trainer(tmp_path, digits_tensors)
+    reference.fit()
+    trainer = make_trainer(tmp_path, digits_tensors, val_every_steps=10)
+    trainer.fit()
+    # Evaluating puts the model in eval mode; training must go on exactly as without it (dropout included).
+    for name, tensor in trainer.model.state_dict().items():
+        assert torch.equal(tensor, reference.model.state_dict()[name]), name
+    within = trainer.run.history("validation")
+    assert [r["step"] for r in within] == [10, 20, 30, 40, 50, 60, 70, 80]  # 29 steps/epoch: none at an epoch end
+    assert within[0]["epoch"] == pytest.approx(10 / 29) and 1 < within[2]["epoch"] < 2
+    epochs = trainer.run.history()
+    assert [r["epoch"] for r in epochs] == [1, 2, 3] and trainer.state.best_epoch == reference.state.best_epoch
+    times = sorted([r["elapsed"] for r in within] + [r["elapsed"] for r in epochs])
+    assert times == [r["elapsed"] for r in sorted(within + epochs, key=lambda r: r["step"])]  # one clock, rising
+    assert all(set(r["val"]) == {"loss"} for r in within)
+
+
 def test_nan_loss_stops_with_step_and_keeps_last_good_checkpoint(tmp_path, digits_tensors):
     calls = {"n": 0}
 

@@ -258,6 +258,22 @@ def test_initialize_covers_all_convolution_ranks():
         assert torch.all(module.weight == 0) and torch.all(module.bias == 0)
 
 
+def test_initialize_reaches_weight_normed_layers():
+    # A parametrized weight is computed from its pieces (direction v, scale g): the
+    # initialiser must set those, not fill the computed tensor that is thrown away.
+    from torch.nn.utils.parametrizations import weight_norm
+
+    torch.manual_seed(0)
+    model = nn.Sequential(weight_norm(nn.Conv1d(16, 64, 3)), nn.ReLU(), weight_norm(nn.Linear(64, 256)))
+    initialize(model, {"name": "constant", "value": 0.25})
+    for module in (model[0], model[2]):
+        assert torch.allclose(module.weight, torch.full_like(module.weight, 0.25))
+        assert torch.all(module.bias == 0)
+    initialize(model, "he-normal")
+    assert model[2].weight.std().item() == pytest.approx(math.sqrt(2 / 64), rel=0.05)
+    assert model[2].parametrizations.weight.original0.grad_fn is None  # still a leaf parameter
+
+
 def test_initialize_per_layer_type_override():
     torch.manual_seed(0)
     model = nn.Sequential(nn.Embedding(50, 16), nn.Conv1d(16, 32, 3), nn.Flatten(), nn.Linear(32 * 6, 500),

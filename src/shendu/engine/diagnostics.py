@@ -70,6 +70,15 @@ def weighted_layers(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
     return layers
 
 
+def _score_projections(model: nn.Module) -> set[str]:
+    """Names of the layers an attention module lists in ``score_projections`` (its query and key projections)."""
+    return {
+        f"{name}.{child}" if name else child
+        for name, module in model.named_modules()
+        for child in getattr(module, "score_projections", ())
+    }
+
+
 def _finite_or_none(value: float) -> float | None:
     # metrics.jsonl stays strict JSON (no NaN/Infinity tokens); the warning names the problem.
     return value if math.isfinite(value) else None
@@ -101,7 +110,10 @@ class Diagnostics:
     Formula: grad_norms[l] = ||dL/dW_l||_2 over the weighted layers l;
              grad_norm_total = sqrt(sum over all parameters p of ||dL/dp||_2^2)
              (the quantity train.clip_grad_norm clips);
-             first_last_ratio = grad_norms[first] / grad_norms[last];
+             first_last_ratio = grad_norms[first] / grad_norms[last], over the
+             layers other than attention's query/key projections (their
+             gradient passes through the nearly flat softmax logits of an
+             untrained model, small at any depth);
              dead_relu_fraction[r] = share of units u of ReLU r with
              output[b, u, ...] <= 0 for every sample b and position.
     Reference: Glorot & Bengio, AISTATS 2010; Pascanu, Mikolov & Bengio, ICML 2013.
@@ -116,6 +128,7 @@ class Diagnostics:
         self.config = config if config is not None else DiagnosticsConfig()
         self._every = self.config.every_steps
         self._layers = weighted_layers(model)
+        self._scores = _score_projections(model)
         self._parameters = list(model.parameters())  # deduplicated by PyTorch
         self._relus = [(name, m) for name, m in model.named_modules() if isinstance(m, RELU_FAMILY)]
         self._handles: list[torch.utils.hooks.RemovableHandle] = []
@@ -185,11 +198,13 @@ class Diagnostics:
         fired, self._fired, self._step = self._fired, {}, None
         step = global_step + 1
         norms, total, dead = self._measure(fired)
-        names = list(norms)
+        names = [name for name in norms if name not in self._scores]
         ratio = None
         if len(names) >= 2 and norms[names[-1]] > 0:
             ratio = _finite_or_none(norms[names[0]] / norms[names[-1]])
-        self._check_gradients(step, norms, total, ratio, dead)
+        self._check_gradients(step, norms, total, dead)
+        if ratio is not None and ratio < self.config.vanishing_ratio:
+            self._warn_vanishing(step, names[0], names[-1], ratio)
         return {
             "kind": "diagnostics",
             "step": step,
@@ -213,9 +228,7 @@ class Diagnostics:
         norms = {name: parameter_norms[i] for name, i in layers}
         return norms, math.hypot(*parameter_norms), dict(zip(fired, fractions))
 
-    def _check_gradients(
-        self, step: int, norms: dict[str, float], total: float, ratio: float | None, dead: dict[str, float]
-    ) -> None:
+    def _check_gradients(self, step: int, norms: dict[str, float], total: float, dead: dict[str, float]) -> None:
         config = self.config
         if not math.isfinite(total):
             bad = [name for name, value in norms.items() if not math.isfinite(value)]
@@ -231,14 +244,6 @@ class Diagnostics:
                 f"(threshold {config.exploding_norm:.0e}). Clip the gradients (train.clip_grad_norm=1.0), "
                 "lower the learning rate (optimizer.lr ten times smaller), or add normalisation (model.batch_norm=true)."
             ))
-        if ratio is not None and ratio < config.vanishing_ratio:
-            first, last = next(iter(norms)), next(reversed(norms))
-            self._warn("vanishing", {"step": step}, (
-                f"Vanishing gradients at step {step}: the first layer's ({first}) gradient norm is {ratio:.1e} "
-                f"of the last layer's ({last}) (threshold {config.vanishing_ratio:.0e}). Use relu-like "
-                "activations with He initialisation (model.activation=relu, model.init=he-normal), add batch "
-                "normalisation (model.batch_norm=true) or residual connections, or use fewer layers."
-            ))
         dying = {name: f for name, f in dead.items() if f > config.dead_fraction}
         if dying:
             worst = max(dying, key=dying.get)
@@ -249,6 +254,14 @@ class Diagnostics:
                 "Use leaky-relu or elu (model.activation=leaky-relu), a lower learning rate (optimizer.lr), "
                 "or He initialisation (model.init=he-normal)."
             ))
+
+    def _warn_vanishing(self, step: int, first: str, last: str, ratio: float) -> None:
+        self._warn("vanishing", {"step": step}, (
+            f"Vanishing gradients at step {step}: the first layer's ({first}) gradient norm is {ratio:.1e} "
+            f"of the last layer's ({last}) (threshold {self.config.vanishing_ratio:.0e}). Use relu-like "
+            "activations with He initialisation (model.activation=relu, model.init=he-normal), add batch "
+            "normalisation (model.batch_norm=true) or residual connections, or use fewer layers."
+        ))
 
     # -- epochs ----------------------------------------------------------------
     def end_epoch(self, record: dict[str, Any]) -> None:

@@ -62,6 +62,7 @@ class _State:
     best_epoch: int | None = None
     early_stopping: dict | None = None
     train_seconds: float = 0.0
+    elapsed_seconds: float = 0.0  # wall time of training and evaluation so far, across resumes
     stopped_early: bool = False
 
 
@@ -266,6 +267,7 @@ class Trainer:
         self.model.train()
         self.progress.start_epoch(epoch, config.epochs, self.num_batches, config.batch_size, start)
         every = config.checkpoint_every_steps
+        validate_every = config.val_every_steps if self.evaluate is not None else None
         last = self.num_batches - 1
         for number, batch in enumerate(self.data.batches(epoch, start), start):
             batch = to_device(batch, self.device)
@@ -287,11 +289,28 @@ class Trainer:
             self.losses[number] = loss.detach()
             if stepping:
                 state.batch = number + 1
+                if validate_every and state.global_step % validate_every == 0 and number != last:
+                    self._validate_within_epoch()
                 if every and state.global_step % every == 0 and number != last:
                     self._check_finite(number + 1)
                     self.save("last")
             self.progress.update(number, self.losses)
         self._check_finite(self.num_batches)
+
+    def _elapsed(self) -> float:
+        return time.perf_counter() - self._clock
+
+    def _validate_within_epoch(self) -> None:
+        """``train.val_every_steps``: validation metrics between epoch ends, for finer learning curves
+        and times to a target; logged as kind "validation", without touching the best checkpoint."""
+        state = self.state
+        record = {"kind": "validation", "step": state.global_step,
+                  "epoch": state.epoch + state.batch / self.num_batches,
+                  "val": self.evaluate(self.model), "elapsed": self._elapsed()}
+        self.model.train()
+        if self.run is not None:
+            self.run.log(record)
+        self.progress.validation(record)
 
     def fit(self, resume: bool = False) -> FitResult:
         self._bind_schedule_monitor()
@@ -299,6 +318,7 @@ class Trainer:
             self.restore("last")
         state, config = self.state, self.config
         result = FitResult(monitor=self.monitor)
+        self._clock = time.perf_counter() - state.elapsed_seconds
         for epoch in range(state.epoch, config.epochs):
             if state.stopped_early:
                 break
@@ -315,6 +335,7 @@ class Trainer:
             if self.evaluate is not None:
                 record["val"] = self.evaluate(self.model)
             record["seconds"] = time.perf_counter() - started
+            record["elapsed"] = state.elapsed_seconds = self._elapsed()
             record["samples_per_second"] = min(samples, self.data.num_samples) / max(train_seconds, 1e-9)
             state.epoch, state.batch = epoch + 1, 0
             self._epoch_end_hooks(record)

@@ -98,6 +98,16 @@ class Progress:
             if value is not None:
                 self.main_metric = f"{monitor} {value:.4g}"
 
+    def validation(self, record: Mapping) -> None:
+        """A validation record from inside an epoch (``train.val_every_steps``), on its own line."""
+        if self.mode == "none":
+            return
+        if self.mode == "bar":
+            self.stream.write("\r" + " " * 110 + "\r")
+        self.stream.write(f"step {record['step']} (epoch {record['epoch']:.2f})  {format_metrics(record['val'], 'val.')}"
+                          f"  elapsed {_duration(record['elapsed'])}\n")
+        self.stream.flush()
+
     def message(self, text: str) -> None:
         if self.mode != "none":
             self.stream.write(text + "\n")

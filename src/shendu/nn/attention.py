@@ -136,6 +136,11 @@ class MultiHeadAttention(nn.Module):
             memory); the default uses ``scaled_dot_product_attention``.
     """
 
+    # Their gradients pass through the softmax's logits, nearly flat at
+    # initialisation, so they start small whatever the depth; training
+    # diagnostics leave them out of the first/last layer comparison.
+    score_projections: tuple[str, ...] = ("query_projection", "key_projection")
+
     def __init__(
         self, embedding_size: int, num_heads: int, dropout: float = 0.0, bias: bool = True, explicit: bool = False
     ):

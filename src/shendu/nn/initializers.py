@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
 
 from shendu.errors import Problem
 from shendu.nn.registry import ACTIVATIONS, INITIALIZERS
@@ -357,17 +358,29 @@ def _layer_type(module: nn.Module) -> str | None:
     return None
 
 
-def _weights_and_biases(module: nn.Module) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-    """The matrices an initialiser fills and the biases zeroed, for one layer.
+def _weights_and_biases(module: nn.Module) -> tuple[list[str], list[torch.Tensor]]:
+    """The names of the matrices an initialiser fills, and the biases zeroed, for one layer.
 
     Recurrent layers hold one weight_ih/weight_hh (and bias) per layer and
     direction; everything else has ``weight`` and maybe ``bias``.
     """
     if isinstance(module, nn.RNNBase):
         named = dict(module.named_parameters(recurse=False))
-        return [p for n, p in named.items() if n.startswith("weight")], [p for n, p in named.items() if n.startswith("bias")]
+        return [n for n in named if n.startswith("weight")], [p for n, p in named.items() if n.startswith("bias")]
     bias = getattr(module, "bias", None)
-    return [module.weight], [bias] if isinstance(bias, torch.Tensor) else []
+    return ["weight"], [bias] if isinstance(bias, torch.Tensor) else []
+
+
+def _fill(module: nn.Module, name: str, init: Callable[[torch.Tensor], Any]) -> None:
+    """Fill ``module.<name>`` in place; a parametrized weight (weight norm, spectral norm) is
+    drawn as a whole and assigned, so the parametrization stores its own pieces (direction
+    and scale) from it: filling the computed tensor in place would change nothing."""
+    if parametrize.is_parametrized(module, name):
+        value = torch.empty_like(getattr(module, name))
+        init(value)
+        setattr(module, name, value)
+    else:
+        init(getattr(module, name))
 
 
 def _per_layer_specs(spec: Any, activation: Any) -> dict[str, Any]:
@@ -438,8 +451,8 @@ def initialize(model: nn.Module, spec: Any = "auto", activation: Any = None) -> 
             if kind is None or inits[kind] is keep_default:
                 continue
             weights, biases = _weights_and_biases(module)
-            for weight in weights:
-                inits[kind](weight)
+            for name in weights:
+                _fill(module, name, inits[kind])
             for bias in biases:
                 bias.zero_()
     return model
