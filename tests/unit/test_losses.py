@@ -103,6 +103,7 @@ INPUT_MAKERS: dict[str, Callable] = {
     "hinge": _classification_inputs,
     "squared-hinge": _classification_inputs,
     "binary-cross-entropy": _binary_inputs,
+    "asymmetric": _binary_inputs,
     "mse": _regression_inputs,
     "mae": _regression_inputs,
     "huber": _regression_inputs,
@@ -219,6 +220,12 @@ def _hand_values() -> dict[str, list[tuple[object, Callable, float]]]:
         "binary-cross-entropy": [("binary-cross-entropy", lambda f: f(torch.zeros(1), torch.ones(1)), LN2),
                                  ({"name": "binary-cross-entropy", "pos_weight": 3.0},
                                   lambda f: f(torch.zeros(1), torch.ones(1)), 3 * LN2)],
+        # one sample, two labels: z = (0, ln 3), y = (1, 0); p = (0.5, 0.75), p_m = 0.7 for the negative.
+        "asymmetric": [("asymmetric", lambda f: f(t([[0.0, math.log(3.0)]]), t([[1.0, 0.0]])),
+                        LN2 - 0.7**4 * math.log(0.3)),
+                       ({"name": "asymmetric", "gamma_positive": 1.0, "clip": 0.0},
+                        lambda f: f(t([[0.0, math.log(3.0)]]), t([[1.0, 0.0]])),
+                        0.5 * LN2 - 0.75**4 * math.log(0.25))],
         "focal": [({"name": "focal", "alpha": 0.25}, lambda f: f(torch.zeros(1), torch.ones(1)), 0.25 * 0.25 * LN2),
                   ("focal", lambda f: f(t([[0.0, math.log(3.0)]]), t([1])), 0.25**2 * -math.log(0.75))],
         "hinge": [("hinge", lambda f: f(t([2.0, 0.5, -1.0]), t([1.0, 1.0, 0.0])), 0.5 / 3),
@@ -481,7 +488,8 @@ def test_info_nce_is_cross_entropy_over_cosine_similarities_and_differs_from_nt_
 
 
 # -- errors --------------------------------------------------------------------------------------
-@pytest.mark.parametrize("name", ["mse", "mae", "huber", "smooth-l1", "binary-cross-entropy", "poisson-nll"])
+@pytest.mark.parametrize("name", ["mse", "mae", "huber", "smooth-l1", "binary-cross-entropy", "poisson-nll",
+                                  "asymmetric"])
 def test_same_shape_losses_refuse_broadcasting(name: str) -> None:
     with pytest.raises(DataError, match=r"\(4, 1\).*\(4,\).*view_as"):
         build_loss(name)(torch.zeros(4, 1), torch.zeros(4))
@@ -545,6 +553,8 @@ BAD_OPTIONS = [
     {"name": "focal", "gamma": -1.0},
     {"name": "focal", "alpha": 1.5},
     {"name": "focal", "alpha": "balanced"},
+    {"name": "asymmetric", "gamma_negative": -1.0},
+    {"name": "asymmetric", "clip": 1.0},
     {"name": "hinge", "margin": 0.0},
     {"name": "dice", "smooth": -1.0},
     {"name": "tversky", "alpha": -0.1},

@@ -87,9 +87,31 @@ def _forecasts(horizon: int) -> tuple[torch.Tensor, torch.Tensor]:
     return targets + torch.randn(150, horizon, generator=generator), targets
 
 
+def _multilabel(num_labels: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits (B, L) that lean towards the truth, and 0/1 targets whose last label has no positive."""
+    generator = torch.Generator().manual_seed(num_labels)
+    rates = torch.linspace(0.5, 0.1, num_labels)
+    rates[-1] = 0.0
+    targets = (torch.rand(300, num_labels, generator=generator) < rates).long()
+    return torch.randn(300, num_labels, generator=generator) + 1.5 * (2 * targets - 1) - 0.5, targets
+
+
+def _sklearn_multilabel(name: str, targets: np.ndarray, logits: np.ndarray) -> float:
+    if name == "label-ranking-ap":
+        return sk.label_ranking_average_precision_score(targets, logits)
+    predicted = (logits > 0).astype(np.int64)
+    if name == "hamming-loss":
+        return sk.hamming_loss(targets, predicted)
+    if name == "subset-accuracy":  # accuracy_score on indicator matrices is the exact-match ratio
+        return sk.accuracy_score(targets, predicted)
+    average, scorer = name.split("-")
+    scorer = {"f1": sk.f1_score, "precision": sk.precision_score, "recall": sk.recall_score}[scorer]
+    return scorer(targets, predicted, average=average, zero_division=0)  # torchmetrics' zero_division=0
+
+
 FORECAST_SCALE = 2.5  # the supplied seasonal-naive MAE for mase
 DATA = {"classification": _classification, "regression": _regression, "language-model": _language_model,
-        "sequence-to-sequence": _sentences, "forecasting": _forecasts}
+        "sequence-to-sequence": _sentences, "forecasting": _forecasts, "multi-label": _multilabel}
 
 
 def _reference(name: str, kind: str, preds, targets) -> float:
@@ -102,6 +124,8 @@ def _reference(name: str, kind: str, preds, targets) -> float:
     if kind == "sequence-to-sequence":
         scorer = {"bleu": sacrebleu.corpus_bleu, "chrf": sacrebleu.corpus_chrf}[name]
         return scorer(preds, [targets]).score
+    if kind == "multi-label":
+        return _sklearn_multilabel(name, targets.numpy(), preds.numpy())
     y, f = targets.double().numpy(), preds.double().numpy()
     if name == "smape":
         return float(np.mean(2 * np.abs(y - f) / (np.abs(y) + np.abs(f)))) * 100
@@ -137,9 +161,9 @@ def test_every_kind_has_registered_defaults_and_a_monitor() -> None:
         assert name in DEFAULT_METRICS[kind] and mode == ("max" if higher_is_better(name) else "min")
 
 
-# Sizes each kind is checked at: classes; regression outputs; vocabulary; sentence pairs; horizon.
+# Sizes each kind is checked at: classes; regression outputs; vocabulary; sentence pairs; horizon; labels.
 SIZES = {"classification": (2, 5), "regression": (1, 3), "language-model": (5, 11),
-         "sequence-to-sequence": (3, 8), "forecasting": (1, 4)}
+         "sequence-to-sequence": (3, 8), "forecasting": (1, 4), "multi-label": (2, 5)}
 CASES = [(name, size) for name in METRICS.names() for size in SIZES[kinds_of(name)[0]]]
 
 
@@ -238,6 +262,8 @@ def test_monitors_and_directions() -> None:
     assert default_monitor("language-model") == ("perplexity", "min")
     assert default_monitor("sequence-to-sequence") == ("bleu", "max")
     assert default_monitor("forecasting") == ("rmse", "min")
+    assert default_monitor("multi-label") == ("micro-f1", "max")
+    assert not higher_is_better("val.hamming-loss") and higher_is_better("val.subset-accuracy")
     assert not higher_is_better("val.perplexity") and higher_is_better("val.chrf") and not higher_is_better("mase")
     assert higher_is_better("accuracy") and higher_is_better("val.f1") and higher_is_better("r2")
     assert not higher_is_better("mse") and not higher_is_better("val.loss") and not higher_is_better("loss")

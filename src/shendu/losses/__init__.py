@@ -9,11 +9,11 @@ and checks that the shapes fit together. ``loss_problems(spec)`` validates a
 spec without training; ``gradient_penalty`` is the WGAN-GP helper.
 
 Families: classification (cross-entropy, binary-cross-entropy, nll, focal,
-hinge, squared-hinge), regression (mse, mae, huber, smooth-l1, poisson-nll,
-gaussian-nll), segmentation (dice, iou, tversky), distribution
-(kl-divergence, distillation), embedding (contrastive, triplet,
-cosine-embedding, info-nce, nt-xent), adversarial (wasserstein) and
-composite (weighted-sum).
+hinge, squared-hinge; asymmetric for multi-label), regression (mse, mae,
+huber, smooth-l1, poisson-nll, gaussian-nll), segmentation (dice, iou,
+tversky), distribution (kl-divergence, distillation), embedding
+(contrastive, triplet, cosine-embedding, info-nce, nt-xent), adversarial
+(wasserstein) and composite (weighted-sum).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from shendu.losses import (
     embedding,
     focal,
     margin,
+    multilabel,
     overlap,
     probabilistic,
     regression,
@@ -38,6 +39,7 @@ from shendu.losses.divergence import DistillationLoss, KLDivergenceLoss
 from shendu.losses.embedding import ContrastiveLoss, CosineEmbeddingLoss, TripletLoss
 from shendu.losses.focal import FocalLoss
 from shendu.losses.margin import HingeLoss, SquaredHingeLoss
+from shendu.losses.multilabel import AsymmetricLoss
 from shendu.losses.overlap import DiceLoss, IoULoss, TverskyLoss
 from shendu.losses.probabilistic import GaussianNegativeLogLikelihoodLoss, PoissonNegativeLogLikelihoodLoss
 from shendu.losses.registry import LOSSES
@@ -47,6 +49,7 @@ from shendu.losses.self_supervised import InfoNCELoss, NTXentLoss
 __all__ = [
     "reads_class_probabilities",
     "LOSSES",
+    "AsymmetricLoss",
     "BinaryCrossEntropyLoss",
     "ContrastiveLoss",
     "CosineEmbeddingLoss",
@@ -81,6 +84,7 @@ __all__ = [
     "gradient_penalty",
     "loss_problems",
     "margin",
+    "multilabel",
     "overlap",
     "probabilistic",
     "regression",

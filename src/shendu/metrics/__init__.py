@@ -5,15 +5,18 @@ for a kind of task as a ``torchmetrics.MetricCollection``; ``shendu list
 metrics`` shows every entry. Each metric's ``kind`` and ``higher_is_better``
 are registry tags, used to pick the best checkpoint and the early-stopping mode.
 Kinds: classification, regression, language-model (perplexity),
-sequence-to-sequence (bleu, chrf on text) and forecasting (mae, rmse, smape,
-mase; MASE's ``scale`` is supplied by the task).
+sequence-to-sequence (bleu, chrf on text), forecasting (mae, rmse, smape,
+mase; MASE's ``scale`` is supplied by the task) and multi-label (micro-f1,
+macro-f1, hamming-loss, subset-accuracy, label-ranking-ap, ... on logits;
+``tune_thresholds`` and ``apply_thresholds`` set per-label thresholds).
 """
 
 from __future__ import annotations
 
-from shendu.metrics import classification, forecasting, regression, text
+from shendu.metrics import classification, forecasting, multilabel, regression, text
 from shendu.metrics.classification import confusion_matrix
 from shendu.metrics.forecasting import seasonal_naive_scale
+from shendu.metrics.multilabel import apply_thresholds, tune_thresholds
 from shendu.metrics.registry import (
     DEFAULT_METRICS,
     DEFAULT_MONITORS,
@@ -31,6 +34,7 @@ __all__ = [
     "DEFAULT_MONITORS",
     "KINDS",
     "METRICS",
+    "apply_thresholds",
     "build_metrics",
     "classification",
     "confusion_matrix",
@@ -38,8 +42,10 @@ __all__ = [
     "forecasting",
     "higher_is_better",
     "kinds_of",
+    "multilabel",
     "names_of_kind",
     "regression",
     "seasonal_naive_scale",
     "text",
+    "tune_thresholds",
 ]

@@ -1,7 +1,7 @@
 """The registry of ``shendu.metrics`` and the functions that build metric sets from it.
 
 Kept in its own module so that the family modules (``classification``,
-``regression``, ``text``, ``forecasting``) can import it without an import
+``regression``, ``text``, ``forecasting``, ``multilabel``) can import it without an import
 cycle through the package ``__init__``. Every entry carries the tags ``kind``
 (the kind of task it judges, or a tuple of kinds when it serves several) and
 ``higher_is_better``.
@@ -19,15 +19,17 @@ from shendu.errors import ConfigError, Problem
 from shendu.registry import Registry
 
 # "scale" is MASE's in-sample naive error, measured on the training series by the task.
+# Multi-label metrics read the number of labels L from "num_outputs" (or "num_classes" when only it is given).
 METRICS = Registry("metric", "metrics", supplied=("num_classes", "num_outputs", "scale"))
 
-KINDS = ("classification", "regression", "language-model", "sequence-to-sequence", "forecasting")
+KINDS = ("classification", "regression", "language-model", "sequence-to-sequence", "forecasting", "multi-label")
 DEFAULT_METRICS = {
     "classification": ["accuracy", "precision", "recall", "f1"],
     "regression": ["mse", "mae", "rmse", "r2"],
     "language-model": ["perplexity"],
     "sequence-to-sequence": ["bleu", "chrf"],
     "forecasting": ["mae", "rmse", "smape", "mase"],
+    "multi-label": ["micro-f1", "macro-f1", "hamming-loss", "subset-accuracy"],
 }
 DEFAULT_MONITORS = {
     "classification": ("accuracy", "max"),
@@ -35,6 +37,7 @@ DEFAULT_MONITORS = {
     "language-model": ("perplexity", "min"),
     "sequence-to-sequence": ("bleu", "max"),
     "forecasting": ("rmse", "min"),
+    "multi-label": ("micro-f1", "max"),
 }
 # Names a monitor may carry that are not metrics: the loss the engine logs itself.
 LOWER_IS_BETTER_EXTRAS = ("loss",)
@@ -89,7 +92,8 @@ def build_metrics(
     ``names`` None gives the kind's defaults (``DEFAULT_METRICS[kind]``: e.g.
     accuracy, precision, recall, f1 for classification; perplexity for a
     language model; bleu, chrf for sequence-to-sequence; mae, rmse, smape,
-    mase for forecasting). A name may also be a mapping ``{"name":
+    mase for forecasting; micro-f1, macro-f1, hamming-loss, subset-accuracy
+    for multi-label). A name may also be a mapping ``{"name":
     "accuracy", "top_k": 5}``. A metric of another kind, a repeated name or
     an unknown name is an error.
 
@@ -97,7 +101,7 @@ def build_metrics(
         names: metric names or mappings; None for the kind's defaults.
         kind: one of ``KINDS``.
         num_classes: the number of classes (classification); passed to every constructor.
-        num_outputs: the number of outputs; passed to every constructor.
+        num_outputs: the number of outputs (multi-label: the number of labels L); passed to every constructor.
         **supplied: further values the task measures on the data, passed only to the
             constructors that take them: ``scale`` (MASE's in-sample naive MAE).
     """
