@@ -31,6 +31,7 @@ from shendu.data.splits import RawData, RawSplit, Split, SplitPlan
 from shendu.data.encoding import TabularEncoding
 from shendu.data.sequences import LanguageModelBatches, LengthBucketSampler, pad_sequences, trim_padding
 from shendu.data.tokenizers import TOKENIZERS, Tokenizer, build_tokenizer, tokenizer_from_dict
+from shendu.data.shapes import ShapesData, make_shapes, save_coco, save_masks, save_yolo
 
 __all__ = [
     "TOKENIZERS",
@@ -66,4 +67,9 @@ __all__ = [
     "fit_preprocessing",
     "build_augmentation",
     "AugmentationSequence",
+    "ShapesData",
+    "make_shapes",
+    "save_coco",
+    "save_masks",
+    "save_yolo",
 ]
