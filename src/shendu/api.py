@@ -172,7 +172,7 @@ class Run:
                  summary: dict | None = None):
         self.path, self.config, self.model = Path(path), config, model
         self.preprocessing, self.summary = preprocessing, summary or {}
-        self.task = TASKS.get(config.task).configure(config)
+        self.task = TASKS.get(config.task).configure(config).restore(self.path)
         self.device = next(model.parameters()).device
 
     @property
@@ -188,7 +188,8 @@ class Run:
         """Predict for image files, CSV rows / a DataFrame, raw arrays, or text.
 
         Returns one dict per input: ``{"label", "probability", "probabilities"}``
-        for classification, ``{target_name: value}`` for regression, generated
+        for classification, ``{"labels", "probabilities"}`` for multilabel
+        classification, ``{target_name: value}`` for regression, generated
         text for text-generation (``prompt=``, ``max_tokens=``) and translations
         for sequence-to-sequence (a string or a list of strings).
         """

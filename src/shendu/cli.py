@@ -121,12 +121,15 @@ def command_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+TABLE_SUFFIXES = tuple(f".{name}{packed}" for name in ("csv", "tsv", "parquet", "jsonl", "arff")
+                       for packed in ("", ".gz", ".bz2"))
 TEXT_OPTIONS = ("prompt", "max_tokens", "temperature", "top_k", "top_p", "num_samples", "text", "beam_size",
                 "length_penalty")
 
 
 def command_predict(args: argparse.Namespace) -> int:
     from shendu import api
+    from shendu.data.images import list_images
 
     run = api.load(args.run, checkpoint=args.checkpoint)
     options = {key: getattr(args, key) for key in TEXT_OPTIONS if getattr(args, key) is not None}
@@ -136,13 +139,14 @@ def command_predict(args: argparse.Namespace) -> int:
         print("error: give the inputs to predict: image files, a CSV of rows, or (text tasks) strings", file=sys.stderr)
         return 2
     inputs: object = args.inputs
-    if len(args.inputs) == 1 and args.inputs[0].lower().endswith(".csv"):
-        inputs = args.inputs[0]
-        names = None
-    else:
-        names = args.inputs
+    names: list[str] | None = args.inputs
+    if len(args.inputs) == 1 and (args.inputs[0].lower().endswith(TABLE_SUFFIXES) or Path(args.inputs[0]).is_dir()):
+        inputs = args.inputs[0]  # one table of rows, or a folder of images: read whole
+        names = [str(p) for p in list_images(Path(inputs))] if Path(inputs).is_dir() else None
     predictions = run.predict(inputs)
     names = names or [str(i) for i in range(len(predictions))]
+    if any(isinstance(value, list) for prediction in predictions for value in prediction.values()):
+        return _write_json(run, args, [{"input": name, **p} for name, p in zip(names, predictions)])
     rows = []
     for name, prediction in zip(names, predictions):
         row = {"input": name}
@@ -158,6 +162,19 @@ def command_predict(args: argparse.Namespace) -> int:
         print("  ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
     if len(rows) > 50:
         print(f"... {len(rows) - 50} more")
+    print(f"predictions written to {out}")
+    return 0
+
+
+def _write_json(run: object, args: argparse.Namespace, predictions: list[dict]) -> int:
+    """Label sets (multilabel): one line each printed, and JSON written (a CSV cell cannot hold a list)."""
+    for prediction in predictions[:50]:
+        print(f"input={prediction['input']}  labels={'|'.join(prediction['labels']) or '(none)'}")
+    if len(predictions) > 50:
+        print(f"... {len(predictions) - 50} more")
+    out = Path(args.out) if args.out else run.path / "predictions" / "predictions.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(predictions, indent=2, ensure_ascii=False))
     print(f"predictions written to {out}")
     return 0
 
@@ -255,7 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     predict = verbs.add_parser("predict", help="predict for image files or a CSV of rows")
     predict.add_argument("run")
-    predict.add_argument("inputs", nargs="*", help="image files, one CSV file of feature rows (or a series' history), "
+    predict.add_argument("inputs", nargs="*", help="image files or a folder of them, one CSV / ARFF file of feature "
+                         "rows (or a series' history), "
                          "or strings to classify / translate")
     predict.add_argument("--prompt", help="text-generation: the text to continue, e.g. 'ROMEO:'")
     predict.add_argument("--max-tokens", dest="max_tokens", type=int, help="text-generation: tokens to generate")
@@ -266,7 +284,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--text", nargs="+", help="sequence-to-sequence: the sentence to translate")
     predict.add_argument("--beam-size", dest="beam_size", type=int, help="sequence-to-sequence: beams (1 = greedy)")
     predict.add_argument("--length-penalty", dest="length_penalty", type=float, help="sequence-to-sequence: GNMT alpha")
-    predict.add_argument("--out", help="CSV to write (default RUN/predictions/predictions.csv)")
+    predict.add_argument("--out", help="file to write (default RUN/predictions/predictions.csv; "
+                         "predictions.json for multilabel label sets)")
     predict.add_argument("--checkpoint", default="best", choices=["best", "last"])
     predict.set_defaults(handler=command_predict)
 

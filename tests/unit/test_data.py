@@ -115,6 +115,9 @@ def test_every_dataset_honours_the_bundle_contract(name, data_root, tmp_path):
         if target_kind == "classification":
             assert split.targets.dtype == torch.int64 and split.targets.shape == (len(split),)
             assert int(split.targets.max()) < len(bundle.class_names)
+        elif target_kind == "multilabel":  # 0/1 (N, L), one column per label; the label names are the class names
+            assert split.targets.dtype == torch.int64 and split.targets.shape == (len(split), len(bundle.class_names))
+            assert set(split.targets.unique().tolist()) <= {0, 1}
         else:
             assert split.targets.dtype == torch.float32 and split.targets.shape == (len(split), len(bundle.target_names))
     if bundle.input_kind == "tabular":

@@ -111,7 +111,7 @@ def _sklearn_multilabel(name: str, targets: np.ndarray, logits: np.ndarray) -> f
 
 FORECAST_SCALE = 2.5  # the supplied seasonal-naive MAE for mase
 DATA = {"classification": _classification, "regression": _regression, "language-model": _language_model,
-        "sequence-to-sequence": _sentences, "forecasting": _forecasts, "multi-label": _multilabel}
+        "sequence-to-sequence": _sentences, "forecasting": _forecasts, "multilabel": _multilabel}
 
 
 def _reference(name: str, kind: str, preds, targets) -> float:
@@ -124,7 +124,7 @@ def _reference(name: str, kind: str, preds, targets) -> float:
     if kind == "sequence-to-sequence":
         scorer = {"bleu": sacrebleu.corpus_bleu, "chrf": sacrebleu.corpus_chrf}[name]
         return scorer(preds, [targets]).score
-    if kind == "multi-label":
+    if kind == "multilabel":
         return _sklearn_multilabel(name, targets.numpy(), preds.numpy())
     y, f = targets.double().numpy(), preds.double().numpy()
     if name == "smape":
@@ -163,7 +163,7 @@ def test_every_kind_has_registered_defaults_and_a_monitor() -> None:
 
 # Sizes each kind is checked at: classes; regression outputs; vocabulary; sentence pairs; horizon; labels.
 SIZES = {"classification": (2, 5), "regression": (1, 3), "language-model": (5, 11),
-         "sequence-to-sequence": (3, 8), "forecasting": (1, 4), "multi-label": (2, 5)}
+         "sequence-to-sequence": (3, 8), "forecasting": (1, 4), "multilabel": (2, 5)}
 CASES = [(name, size) for name in METRICS.names() for size in SIZES[kinds_of(name)[0]]]
 
 
@@ -262,7 +262,7 @@ def test_monitors_and_directions() -> None:
     assert default_monitor("language-model") == ("perplexity", "min")
     assert default_monitor("sequence-to-sequence") == ("bleu", "max")
     assert default_monitor("forecasting") == ("rmse", "min")
-    assert default_monitor("multi-label") == ("micro-f1", "max")
+    assert default_monitor("multilabel") == ("micro-f1", "max")
     assert not higher_is_better("val.hamming-loss") and higher_is_better("val.subset-accuracy")
     assert not higher_is_better("val.perplexity") and higher_is_better("val.chrf") and not higher_is_better("mase")
     assert higher_is_better("accuracy") and higher_is_better("val.f1") and higher_is_better("r2")

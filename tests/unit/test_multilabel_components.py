@@ -128,15 +128,15 @@ def _sklearn(name: str, targets: np.ndarray, logits: np.ndarray, thresholds=None
 
 
 def test_kind_defaults_monitor_and_directions() -> None:
-    assert names_of_kind("multi-label") == MULTI_LABEL_METRICS
-    assert DEFAULT_METRICS["multi-label"] == ["micro-f1", "macro-f1", "hamming-loss", "subset-accuracy"]
-    assert default_monitor("multi-label") == ("micro-f1", "max")
+    assert names_of_kind("multilabel") == MULTI_LABEL_METRICS
+    assert DEFAULT_METRICS["multilabel"] == ["micro-f1", "macro-f1", "hamming-loss", "subset-accuracy"]
+    assert default_monitor("multilabel") == ("micro-f1", "max")
     assert not higher_is_better("hamming-loss") and not higher_is_better("val.hamming-loss")
     assert all(higher_is_better(name) for name in MULTI_LABEL_METRICS if name != "hamming-loss")
-    collection = build_metrics(None, "multi-label", num_outputs=6)
-    assert sorted(collection.keys()) == sorted(DEFAULT_METRICS["multi-label"])
-    with pytest.raises(ConfigError, match="expected a multi-label metric; received 'f1'"):
-        build_metrics(["micro-f1", "f1"], "multi-label", num_outputs=6)
+    collection = build_metrics(None, "multilabel", num_outputs=6)
+    assert sorted(collection.keys()) == sorted(DEFAULT_METRICS["multilabel"])
+    with pytest.raises(ConfigError, match="expected a multilabel metric; received 'f1'"):
+        build_metrics(["micro-f1", "f1"], "multilabel", num_outputs=6)
 
 
 @pytest.mark.parametrize("name", MULTI_LABEL_METRICS)
@@ -154,18 +154,18 @@ def test_every_multi_label_metric_equals_scikit_learn_with_an_empty_label(name: 
 
 def test_the_number_of_labels_comes_from_num_outputs_or_num_classes() -> None:
     logits, targets = _case()
-    by_outputs = build_metrics(None, "multi-label", num_outputs=6)
-    by_classes = build_metrics(None, "multi-label", num_classes=6)
+    by_outputs = build_metrics(None, "multilabel", num_outputs=6)
+    by_classes = build_metrics(None, "multilabel", num_classes=6)
     by_outputs.update(logits, targets)
     by_classes.update(logits, targets)
     for key, value in by_outputs.compute().items():
         torch.testing.assert_close(value, by_classes.compute()[key])
     with pytest.raises(ConfigError, match="num_outputs"):
-        build_metrics(None, "multi-label")
+        build_metrics(None, "multilabel")
     with pytest.raises(ConfigError, match="num_outputs"):
-        build_metrics(None, "multi-label", num_classes=5, num_outputs=6)
+        build_metrics(None, "multilabel", num_classes=5, num_outputs=6)
     with pytest.raises(ConfigError, match="2 classes"):
-        build_metrics(None, "multi-label", num_outputs=1)
+        build_metrics(None, "multilabel", num_outputs=1)
 
 
 def test_small_logits_are_read_as_logits_not_probabilities() -> None:
@@ -215,7 +215,7 @@ def test_tuned_thresholds_do_not_lose_f1_against_one_half() -> None:
     assert thresholds.shape == (6,) and thresholds[4] == 0.5  # label 4 has no positive
     scores = {}
     for name, shifted in (("half", logits), ("tuned", apply_thresholds(logits, thresholds))):
-        collection = build_metrics(["micro-f1", "macro-f1"], "multi-label", num_outputs=6)
+        collection = build_metrics(["micro-f1", "macro-f1"], "multilabel", num_outputs=6)
         collection.update(shifted, targets)
         scores[name] = {key: value.item() for key, value in collection.compute().items()}
     # 0.5 is a candidate of every label, so each label's F1 (hence macro-F1) cannot fall; micro-F1 pools the
@@ -225,6 +225,31 @@ def test_tuned_thresholds_do_not_lose_f1_against_one_half() -> None:
     # The metrics on shifted logits are scikit-learn's at thresholds p > t_l.
     expected = _sklearn("micro-f1", targets.numpy(), logits.numpy(), thresholds.numpy())
     assert scores["tuned"]["micro-f1"] == pytest.approx(expected, abs=1e-6)
+
+
+def _micro_f1(probabilities: torch.Tensor, targets: torch.Tensor, thresholds: torch.Tensor) -> float:
+    return sk.f1_score(targets.numpy(), (probabilities > thresholds).long().numpy(), average="micro", zero_division=0)
+
+
+def test_micro_f1_thresholds_raise_micro_f1_to_a_point_no_single_label_improves() -> None:
+    logits, targets = _case(num_samples=300, seed=5)
+    probabilities = torch.sigmoid(logits).double()
+    per_label = tune_thresholds(probabilities, targets)
+    pooled = tune_thresholds(probabilities, targets, metric="micro-f1")
+    assert pooled[4] == 0.5  # no positive: left alone, as with "f1"
+    best = _micro_f1(probabilities, targets, pooled)
+    assert best >= _micro_f1(probabilities, targets, per_label) and best > _micro_f1(probabilities, targets, 0.5)
+    # A local optimum over the candidates: moving any one label's threshold to any other candidate does not help
+    # (label 4, with no positive, is kept at 0.5 by design rather than tuned on data that say nothing about it).
+    for label in (0, 1, 2, 3, 5):
+        column = probabilities[:, label].sort().values
+        for candidate in ((column[1:] + column[:-1]) / 2).tolist():
+            moved = pooled.clone()
+            moved[label] = candidate
+            assert _micro_f1(probabilities, targets, moved) <= best + 1e-12
+    grid = torch.arange(0.05, 0.96, 0.05, dtype=torch.float64)
+    on_grid = tune_thresholds(probabilities, targets, metric="micro-f1", grid=grid)
+    assert all(any(abs(t - g) < 1e-9 for g in grid.tolist()) for t in on_grid.tolist() if t != 0.5)
 
 
 def test_apply_thresholds_round_trips_through_the_sigmoid() -> None:

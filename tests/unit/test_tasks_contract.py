@@ -16,6 +16,7 @@ DATA = {
     "image-classification": {"data": {"source": "digits"}},
     "tabular-classification": {"data": {"source": "iris"}},
     "regression": {"data": {"source": "diabetes"}},
+    "multilabel-classification": {"data": {"source": "yeast", "path": "multilabel", "limit": 400}},
     "text-classification": {"data": {"source": "sst2", "path": "sst2", "limit": 300},
                             "model": {"name": "gru", "embedding_size": 16, "hidden_size": 16}},
     "text-generation": {"data": {"source": "tinyshakespeare", "path": "tinyshakespeare", "limit": 400,
@@ -133,3 +134,15 @@ def test_index_encoded_categories_are_embedded_and_reloaded(tmp_path):
         predictions, again = loaded.predict(rows), run.predict(rows)
     assert predictions == again  # the reloaded run rebuilds the same embedding from data.json
     assert len(predictions) == 21  # an unseen category is code 0, not an error
+
+
+@pytest.mark.parametrize("task, model", [("image-classification", "unet"), ("text-classification", "gpt"),
+                                         ("text-generation", "gru")])
+def test_a_model_of_another_role_is_a_clear_config_error(task, model):
+    from shendu.errors import ConfigError
+    from shendu.tasks import TASKS
+
+    with pytest.raises(ConfigError) as caught:
+        TASKS.get(task).check_role(model, "tokens" if task.startswith("text") else "image")
+    message = str(caught.value)
+    assert f"{model} is a" in message and "Choose one of:" in message

@@ -17,14 +17,16 @@ import numpy as np
 import pandas as pd
 import torch
 
-from shendu.data.formats import load_table, table_format
-from shendu.data.formats_io import label_name
+from shendu.data.formats import load_table, read_arff, table_format
+from shendu.data.formats_io import format_suffix, label_name
 from shendu.errors import DataError
 
 
 def read_csv_file(path: str | Path) -> pd.DataFrame:
-    """Read a table file (CSV, or TSV / Parquet / JSON Lines by suffix) with errors naming the file and line."""
+    """Read a table file (CSV, or TSV / Parquet / JSON Lines / ARFF by suffix) with errors naming the file and line."""
     path = Path(path).expanduser()
+    if format_suffix(path) == ".arff":  # label attributes it may hold are extra columns, not read as features
+        return read_arff(path).frame
     return load_table(path, format=None if table_format(path) else "csv").frame
 
 
@@ -187,7 +189,7 @@ def numeric_column(series: pd.Series, name: str, where: str) -> np.ndarray:
 def frame_from_inputs(raw: Any, features: list[str]) -> tuple[pd.DataFrame, str]:
     """Predict-time tabular inputs -> (DataFrame of raw columns, a name for messages).
 
-    Accepts a DataFrame, a CSV path, a list of dicts (one per sample) or an
+    Accepts a DataFrame, a CSV (or TSV, Parquet, JSON Lines, ARFF) path, a list of dicts (one per sample) or an
     (N, F) array of raw feature values in the training column order.
     """
     if isinstance(raw, pd.DataFrame):

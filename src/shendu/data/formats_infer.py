@@ -15,6 +15,7 @@ from pathlib import Path
 from shendu.data.formats_io import base_name, format_suffix, split_of, visible_files
 from shendu.data.formats_svmlight import default_query_path
 from shendu.data.images import find_layout, is_image_file, looks_like_image_folder
+from shendu.data.label_sets import LIST_COLUMNS
 
 IDX_NAME = re.compile(r"^(?P<prefix>.*?)[-_.]?(?P<kind>images|labels)[-.]idx(?P<dims>\d)-ubyte(\.gz)?$", re.IGNORECASE)
 TEXT_PAIR_NAME = re.compile(r"^(?P<prefix>[^.]+)\.(?P<language>[a-z]{2,3}(?:[-_][a-z]{2,4})?)$", re.IGNORECASE)
@@ -57,9 +58,9 @@ def _file_source(path: Path) -> str | None:
 
 
 def is_image_label_csv(path: Path) -> bool:
-    """True for a CSV whose header has a file column and a label column."""
+    """True for a CSV whose header has a file column and a label (or multilabel list: labels, tags) column."""
     columns = header_columns(path)
-    return any(c in FILE_COLUMNS for c in columns) and any(c in LABEL_COLUMNS for c in columns)
+    return any(c in FILE_COLUMNS for c in columns) and any(c in LABEL_COLUMNS + LIST_COLUMNS for c in columns)
 
 
 def _idx_source(files: list[Path]) -> str | None:
@@ -98,7 +99,8 @@ def _folder_source(root: Path) -> str | None:
     source = _idx_source(files)
     if source:
         return source
-    if any(format_suffix(p) == ".csv" and is_image_label_csv(p) for p in files) and any(
+    # A CSV naming image files (with a label column, or 0/1 label columns) beside images: the image-csv layout.
+    if any(format_suffix(p) == ".csv" and any(c in FILE_COLUMNS for c in header_columns(p)) for p in files) and any(
         is_image_file(p) for p in root.rglob("*")
     ):
         return "image-csv"
@@ -124,7 +126,7 @@ def infer_source(path: str | Path) -> str | None:
     when a column is named sentence or text), .parquet, .jsonl, .npy / .npz ->
     npz, .arff, .svm / .libsvm (or any file with a ``<name>.query`` beside it)
     -> svmlight, .txt -> text-lines. Folders go by layout: the four MNIST
-    files -> mnist, other IDX images + labels -> idx, a label CSV with images
+    files -> mnist, other IDX images + labels -> idx, a CSV with a file column beside images
     -> image-csv, class subfolders of images -> image-folder (of .txt files ->
     text-folder), ``train.en`` + ``train.de`` -> text-pairs, inputs.npy +
     targets.npy -> npz, else split files ``train.*`` / ``val.*`` / ``test.*``

@@ -293,8 +293,8 @@ def arff(config: Any, *, target_kind: str) -> RawData:
 
     Use it for Weka-format datasets. A MEKA header ``@relation 'name: -C n'``
     makes the first n attributes the labels (``-C -n``: the last n): with a
-    multilabel task the targets are int64 (N, L) of 0/1 and the target names
-    the label names. Otherwise classification predicts ``data.target`` or the
+    multilabel task the targets are int64 (N, L) of 0/1 and the class names
+    (and target names) the label names. Otherwise classification predicts ``data.target`` or the
     last nominal attribute, regression the numeric ``data.target``. Nominal
     features are categorical; ``?`` is missing. ``data.path`` is a file or a
     folder of split files (``train.arff`` / ``test.arff``, .gz / .bz2 allowed).
@@ -324,7 +324,7 @@ def arff(config: Any, *, target_kind: str) -> RawData:
         start += len(data.frame)
     categorical = [c for c in features if first.types[c] in ("nominal", "string", "date")]
     return RawData(
-        "tabular", splits, class_names=names if target_kind == "classification" else None,
+        "tabular", splits, class_names=names if target_kind in ("classification", "multilabel") else None,
         target_names=None if target_kind == "classification" else names, feature_names=features,
         categorical=categorical,
         description={"source": "arff", "path": str(path), "relation": first.relation, "label_count": first.label_count,

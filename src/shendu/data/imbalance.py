@@ -163,6 +163,20 @@ def _refuse_for_regression(config: Any) -> None:
         raise ConfigError(problems)
 
 
+def _refuse_for_multilabel(config: Any) -> None:
+    """Per-class weights and class resampling assume one class per sample; a multilabel sample has a label set."""
+    chosen = [("data.imbalance.resample", config.resample, "none", "none"),
+              ("data.imbalance.class_weights", config.class_weights, False, "false"),
+              ("data.imbalance.balanced_batches", config.balanced_batches, False, "false")]
+    problems = [Problem(key, value, f"{text} for multilabel targets (it needs one class per sample)",
+                        f"Set {key}={text}. To favour rare labels, weight their positive term in the loss: "
+                        "loss: {name: binary-cross-entropy, pos_weight: [w_1, ..., w_L]} (w_l = negatives / "
+                        "positives of label l), or use loss: asymmetric.")
+                for key, value, default, text in chosen if value != default]
+    if problems:
+        raise ConfigError(problems)
+
+
 def _remedies(config: Any) -> str | None:
     used = ([f"data.imbalance.resample={config.resample}"] if config.resample != "none" else []) + \
         ["data.imbalance.class_weights=true"] * bool(config.class_weights) + \
@@ -178,15 +192,19 @@ def handle_imbalance(config: Any, part: RawSplit, raw: RawData, *, target_kind: 
     resampling: with both set, the imbalance is corrected twice (and a warning
     says so). Returns the (resampled) split, the class weights (None unless
     ``config.class_weights``) and the record for ``description["imbalance"]``
-    (None for regression).
+    (None for regression and multilabel).
 
     Args:
         config: ``shendu.config.ImbalanceConfig``.
         part: the raw training split.
         raw: the whole raw data (class names, feature columns, categorical columns).
-        target_kind: "classification" or "regression" (remedies are refused for regression).
+        target_kind: "classification", "regression" or "multilabel" (remedies are refused for the last two;
+            multilabel points to ``pos_weight`` in the loss).
         seed: the run seed (resampling).
     """
+    if target_kind == "multilabel":
+        _refuse_for_multilabel(config)
+        return part, None, None
     if target_kind != "classification":
         _refuse_for_regression(config)
         return part, None, None

@@ -22,7 +22,8 @@ from shendu.data.sources import resolve_source
 from shendu.data.splits import RawData, RawSplit, Split, SplitPlan, limit_train, split_raw_data, time_order_facts
 from shendu.errors import DataError
 
-TARGET_KINDS = ("classification", "regression")
+TARGET_KINDS = ("classification", "regression", "multilabel")
+SINGLE_TARGET_KINDS = ("classification", "regression")  # what a source without a target_kinds tag provides
 
 
 @dataclass
@@ -35,8 +36,9 @@ class DataBundle:
             count a split's samples with ``shendu.data.batching.sample_count(split)``.
         input_kind: "image" or "tabular".
         input_shape: per-sample input shape, (C, H, W) or (F,).
-        class_names: classification: the name of each class index.
-        target_names: regression: the name of each target column.
+        class_names: classification: the name of each class index; multilabel: the name of each label.
+        target_names: regression: the name of each target column; multilabel: the label names again
+            (each label is a 0/1 target column).
         feature_names: tabular: the name of each encoded feature column.
         preprocessing: fitted on the training split; stored with the run.
         description: JSON-able facts: source, path, samples per split, where each
@@ -64,7 +66,7 @@ class DataBundle:
 def _check_target_kind(name: str, target_kind: str) -> None:
     if target_kind not in TARGET_KINDS:
         raise DataError(f"target_kind must be one of {', '.join(TARGET_KINDS)}; received {target_kind!r}.")
-    offered = DATASETS.entry(name).tags.get("target_kinds", TARGET_KINDS)
+    offered = DATASETS.entry(name).tags.get("target_kinds", SINGLE_TARGET_KINDS)
     if target_kind not in offered:
         others = [n for n in DATASETS.names() if target_kind in DATASETS.entry(n).tags.get("target_kinds", ())]
         raise DataError(
@@ -78,6 +80,9 @@ def _align_to_stored(stored: Preprocessing, parts: dict[str, RawSplit], raw: Raw
     if raw.input_kind != stored.input_kind:
         raise DataError(f"The run was trained on {stored.input_kind} data; this data is {raw.input_kind}. "
                         f"Evaluate it on {stored.input_kind} data (set data.source / data.path accordingly).")
+    if stored.target_kind == "multilabel":
+        reorder_to_stored_labels(stored.class_names, parts, raw)
+        return
     if stored.target_kind == "regression":
         if raw.target_names != stored.target_names:
             raise DataError(f"The run predicts {stored.target_names}; this data's targets are {raw.target_names}. "
@@ -99,6 +104,32 @@ def remap_to_stored_classes(class_names: list[str], parts: dict[str, RawSplit], 
         part.targets = mapping[np.asarray(part.targets)]
 
 
+def reorder_to_stored_labels(label_names: list[str], parts: dict[str, RawSplit], raw: RawData) -> None:
+    """Put new multilabel data's 0/1 columns in the order of a run's labels; a missing or extra label is an error."""
+    names = list(raw.class_names or [])
+    if sorted(names) != sorted(label_names):
+        unknown = [n for n in names if n not in label_names]
+        lacking = [n for n in label_names if n not in names]
+        raise DataError(
+            f"This data's labels differ from the run's: unknown {', '.join(unknown) or 'none'}; missing "
+            f"{', '.join(lacking) or 'none'}. The run predicts the labels {', '.join(label_names)}; expected "
+            "data with exactly those label columns (names must match, order does not)."
+        )
+    order = np.array([names.index(n) for n in label_names], dtype=np.int64)
+    for part in parts.values():
+        part.targets = np.asarray(part.targets)[:, order]
+
+
+def target_counts(targets: np.ndarray, class_names: list[str]) -> dict[str, int]:
+    """Samples per class (class indices (N,)), or samples carrying each label (multilabel 0/1 (N, L))."""
+    targets = np.asarray(targets)
+    if targets.ndim == 2:
+        counts = targets.sum(axis=0) if len(targets) else np.zeros(len(class_names), dtype=np.int64)
+    else:
+        counts = np.bincount(targets, minlength=len(class_names))
+    return dict(zip(class_names, counts.astype(np.int64).tolist()))
+
+
 def describe_splits(
     raw: RawData, parts: dict[str, RawSplit], origins: dict[str, str], class_names: list[str] | None, **facts: Any
 ) -> dict[str, Any]:
@@ -106,10 +137,9 @@ def describe_splits(
     description["samples"] = {split: len(part) for split, part in parts.items()}
     description["splits"] = origins
     if class_names is not None:
-        description["class_counts"] = {
-            split: dict(zip(class_names, np.bincount(part.targets, minlength=len(class_names)).tolist()))
-            for split, part in parts.items()
-        }
+        # multilabel: "label_counts", the samples carrying each label (a sample counts once per label it has)
+        key = "label_counts" if any(np.ndim(part.targets) == 2 for part in parts.values()) else "class_counts"
+        description[key] = {split: target_counts(part.targets, class_names) for split, part in parts.items()}
     return description
 
 
@@ -118,7 +148,7 @@ def load_data(config: Any, *, target_kind: str, seed: int, preprocessing: Prepro
 
     Args:
         config: ``shendu.config.DataConfig``.
-        target_kind: "classification" or "regression".
+        target_kind: "classification", "regression" or "multilabel" (0/1 targets (N, L), one column per label).
         seed: seeds the carving of validation / test splits and the ``limit`` subset.
         preprocessing: a run's stored preprocessing: applied instead of fitting a
             new one (evaluating on new data); class names must be among its own.
@@ -189,4 +219,5 @@ def load_data(config: Any, *, target_kind: str, seed: int, preprocessing: Prepro
     )
 
 
-__all__ = ["DataBundle", "load_data", "TARGET_KINDS", "describe_splits", "remap_to_stored_classes"]
+__all__ = ["DataBundle", "load_data", "TARGET_KINDS", "describe_splits", "remap_to_stored_classes",
+           "reorder_to_stored_labels", "target_counts"]

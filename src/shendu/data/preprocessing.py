@@ -69,15 +69,15 @@ class Preprocessing:
 
     Args:
         input_kind: "image" or "tabular".
-        target_kind: "classification" or "regression".
+        target_kind: "classification", "regression" or "multilabel".
         image_size: images: (H, W).
         channels: images: "grayscale" or "rgb".
         normalization: images: per-channel scaling.
         encoding: tabular: raw columns -> numbers.
         imputation: tabular: missing numeric values (``data.missing``).
         feature_scaling: tabular: Standardization, MinMaxScaling, or None (``scaling=none``).
-        class_names: classification: name of each class index.
-        target_names: regression: name of each target column.
+        class_names: classification: name of each class index; multilabel: name of each label.
+        target_names: regression: name of each target column; multilabel: the label names again.
         target_standardization: regression: target scaling (None for ``target_transform=none``).
         scaling: the ``data.scaling`` it was fitted with.
         target_transform: regression: the ``data.target_transform`` it was fitted with.
@@ -156,7 +156,8 @@ class Preprocessing:
 
     def encode_targets(self, targets: np.ndarray, indices: np.ndarray | None = None,
                        where: str = "the data") -> torch.Tensor:
-        """Raw targets -> int64 class indices (N,), or float32 (N, T) transformed regression targets.
+        """Raw targets -> int64 class indices (N,), int64 0/1 labels (N, L) (multilabel), or float32 (N, T)
+        transformed regression targets.
 
         ``indices`` (each row's row in the source) and ``where`` name a bad target in errors.
         """
@@ -286,8 +287,8 @@ def fit_preprocessing(raw: RawData, train: RawSplit, *, target_kind: str, scalin
                                             names=raw.target_names)
     common = dict(
         input_kind=raw.input_kind, target_kind=target_kind, target_standardization=targets, scaling=scaling,
-        class_names=raw.class_names if target_kind == "classification" else None,
-        target_names=raw.target_names if target_kind == "regression" else None,
+        class_names=raw.class_names if target_kind in ("classification", "multilabel") else None,
+        target_names=raw.target_names if target_kind in ("regression", "multilabel") else None,
         target_transform=target_transform if target_kind == "regression" else None,
     )
     if raw.input_kind == "image":

@@ -12,7 +12,8 @@ DATASETS = Registry("dataset", "datasets", supplied=("config", "target_kind"))
 """Dataset sources: ``constructor(config, *, target_kind) -> RawData`` (see ``shendu.data.splits``).
 
 Entries carry the tags ``input_kind`` ("image" or "tabular") and
-``target_kinds`` (a tuple drawn from "classification" and "regression").
+``target_kinds`` (a tuple drawn from "classification", "regression" and
+"multilabel", among others).
 """
 
 AUGMENTATIONS = Registry("augmentation", "augmentations")

@@ -18,7 +18,7 @@ ships with ("train", and maybe "val" and "test"), still unpreprocessed.
 
 How rows are carved (``data.split``, see ``shendu.data.carving``): ``random``;
 ``stratified`` (each class keeps its share; ``auto`` = stratified for
-classification, random otherwise); ``group`` (rows sharing the value of
+classification, random otherwise: regression, multilabel); ``group`` (rows sharing the value of
 ``data.group_column``, or the source's own groups such as ranking query ids,
 never straddle two splits); ``time`` (ordered by ``data.time_column``, or the
 source's row order: train = earliest, val = next, test = latest, never
@@ -50,7 +50,7 @@ class Split:
 
     Args:
         inputs: float32, (N, C, H, W) images or (N, F) tabular features.
-        targets: classification int64 (N,); regression float32 (N, T), transformed as
+        targets: classification int64 (N,); multilabel int64 (N, L) of 0/1; regression float32 (N, T), transformed as
             ``data.target_transform`` says (``Preprocessing.decode_targets`` undoes it).
         indices: int64 (N,): each sample's row in the source split it came from
             (lets predictions and reports point back at the original sample).
@@ -71,7 +71,7 @@ class RawSplit:
     Args:
         inputs: images as a tensor (N, C, H, W) of pixel values 0..255 (uint8 or
             float32); tabular data as a pandas DataFrame of raw columns.
-        targets: classification int64 (N,) class indices; regression float (N, T).
+        targets: classification int64 (N,) class indices; multilabel int64 (N, L) of 0/1; regression float (N, T).
         indices: each sample's row in the source split (default: 0..N-1).
         groups: optional (N,) group of each sample (ranking: the query id);
             grouped splits keep a group's samples together.
@@ -125,8 +125,8 @@ class RawData:
     Args:
         input_kind: "image" or "tabular".
         splits: "train" (required), and "val" / "test" when the dataset ships them.
-        class_names: classification: the name of each class index.
-        target_names: regression: the name of each target column.
+        class_names: classification: the name of each class index; multilabel: the name of each label.
+        target_names: regression: the name of each target column; multilabel: the label names again.
         feature_names: tabular: the raw feature columns to use, in order.
         categorical: tabular: the feature columns to one-hot encode.
         description: JSON-able facts (source, path, fingerprints, ...).
@@ -181,7 +181,11 @@ class SplitPlan:
         if method == "auto":
             method = "stratified" if target_kind == "classification" else "random"
         problems = fold_problems(config.folds, config.fold)
-        if method == "stratified" and target_kind != "classification":
+        if method == "stratified" and target_kind == "multilabel":
+            problems.append(Problem("data.split", "stratified", "random, group or time for multilabel targets",
+                                    "Stratification needs one class per sample, and a multilabel sample has a set "
+                                    "of labels; set data.split=random (or auto, which is random for multilabel)."))
+        elif method == "stratified" and target_kind != "classification":
             problems.append(Problem("data.split", "stratified", "a split method for continuous targets",
                                     "Stratification needs classes; set data.split=random (or auto)."))
         for key, value, wanted in (("group_column", config.group_column, "group"), ("time_column", config.time_column, "time")):

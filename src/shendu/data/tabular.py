@@ -19,6 +19,7 @@ import pandas as pd
 from shendu.data.encoding import names_text, read_csv_file, sorted_categories
 from shendu.data.formats import Table, infer_types, load_table, table_format
 from shendu.data.formats_io import data_path, find_split_files, fingerprints, label_name
+from shendu.data.label_sets import check_label_count, encode_label_columns
 from shendu.data.registry import DATASETS
 from shendu.data.splits import RawData, RawSplit
 from shendu.errors import DataError
@@ -60,8 +61,26 @@ def _check_no_missing_targets(table: Table, targets: list[str]) -> None:
         )
 
 
-def _encode_targets(frame: pd.DataFrame, targets: list[str], target_kind: str, path: Path) -> tuple[np.ndarray, list[str]]:
-    """(targets, class names) for classification; (float (N, T), target names) for regression."""
+def _row_locator(tables: dict[str, Table]) -> Any:
+    """``where(row)`` for a row of the split tables concatenated in order: ``line 7 of train.csv``."""
+    starts = np.cumsum([0] + [len(t.frame) for t in tables.values()])
+    ordered = list(tables.values())
+
+    def where(row: int) -> str:
+        position = int(np.searchsorted(starts, row, side="right")) - 1
+        return ordered[position].where(row - int(starts[position]))
+
+    return where
+
+
+def _encode_targets(frame: pd.DataFrame, targets: list[str], target_kind: str, path: Path,
+                    where: Any = None) -> tuple[np.ndarray, list[str]]:
+    """(targets, class names) for classification; (0/1 int64 (N, L), label names) for multilabel;
+    (float (N, T), target names) for regression."""
+    if target_kind == "multilabel":
+        check_label_count(targets, "data.target")
+        locate = where or (lambda row: f"row {row + 1} of {path.name}")
+        return encode_label_columns({c: frame[c].tolist() for c in targets}, locate), list(targets)
     if target_kind == "classification":
         if len(targets) != 1:
             raise DataError(
@@ -143,7 +162,7 @@ def read_table_source(config: Any, target_kind: str, source: str, format: str | 
     )
     for table in tables.values():
         _check_no_missing_targets(table, targets)
-    labels, names = _encode_targets(frame, targets, target_kind, first)
+    labels, names = _encode_targets(frame, targets, target_kind, first, _row_locator(tables))
     missing = {c: int(n) for c, n in frame[features].isna().sum().items() if n}
     description = {
         "source": source, "path": str(path), "rows": len(frame), "target_columns": targets,
@@ -161,13 +180,13 @@ def read_table_source(config: Any, target_kind: str, source: str, format: str | 
         start += len(table.frame)
     return RawData(
         "tabular", splits,
-        class_names=names if target_kind == "classification" else None,
-        target_names=names if target_kind == "regression" else None,
+        class_names=names if target_kind in ("classification", "multilabel") else None,
+        target_names=names if target_kind in ("regression", "multilabel") else None,
         feature_names=features, categorical=categorical, description=description,
     )
 
 
-@DATASETS.register("csv", input_kind="tabular", target_kinds=("classification", "regression"))
+@DATASETS.register("csv", input_kind="tabular", target_kinds=("classification", "regression", "multilabel"))
 def csv(config: Any, *, target_kind: str) -> RawData:
     """A table of one sample per row (CSV, or TSV / Parquet / JSON Lines by suffix): features and target(s).
 
@@ -178,18 +197,21 @@ def csv(config: Any, *, target_kind: str) -> RawData:
     feature columns (default: all others); ``data.categorical`` lists the
     columns to encode as categories (default: the non-numeric ones).
     Classification class names are the sorted distinct target values;
-    regression targets must be numeric. Missing feature values stay NaN for
+    regression targets must be numeric; multilabel targets are several 0/1
+    columns, one per label (``data.target: [beach, urban, ...]``, the
+    column names being the label names). Missing feature values stay NaN for
     ``data.missing`` to handle; a row without a target is an error naming its
     line. Files may be .gz / .bz2 compressed.
 
     Args:
         config: the run's ``DataConfig`` (path, target, features, categorical).
-        target_kind: "classification" or "regression".
+        target_kind: "classification", "regression" or "multilabel".
     """
     return read_table_source(config, target_kind, "csv", None)
 
 
-@DATASETS.register("tsv", input_kind="tabular", target_kinds=("classification", "regression"), format="tsv")
+@DATASETS.register("tsv", input_kind="tabular", target_kinds=("classification", "regression", "multilabel"),
+                   format="tsv")
 def tsv(config: Any, *, target_kind: str) -> RawData:
     """A tab-separated table (.tsv / .tab, any suffix accepted): the csv source with tabs.
 
@@ -199,12 +221,13 @@ def tsv(config: Any, *, target_kind: str) -> RawData:
 
     Args:
         config: the run's ``DataConfig`` (path, target, features, categorical).
-        target_kind: "classification" or "regression".
+        target_kind: "classification", "regression" or "multilabel".
     """
     return read_table_source(config, target_kind, "tsv", "tsv")
 
 
-@DATASETS.register("parquet", input_kind="tabular", target_kinds=("classification", "regression"), format="parquet")
+@DATASETS.register("parquet", input_kind="tabular", target_kinds=("classification", "regression", "multilabel"),
+                   format="parquet")
 def parquet(config: Any, *, target_kind: str) -> RawData:
     """A Parquet table, read with pyarrow: the csv source for columnar files.
 
@@ -214,12 +237,13 @@ def parquet(config: Any, *, target_kind: str) -> RawData:
 
     Args:
         config: the run's ``DataConfig`` (path, target, features, categorical).
-        target_kind: "classification" or "regression".
+        target_kind: "classification", "regression" or "multilabel".
     """
     return read_table_source(config, target_kind, "parquet", "parquet")
 
 
-@DATASETS.register("jsonl", input_kind="tabular", target_kinds=("classification", "regression"), format="jsonl")
+@DATASETS.register("jsonl", input_kind="tabular", target_kinds=("classification", "regression", "multilabel"),
+                   format="jsonl")
 def jsonl(config: Any, *, target_kind: str) -> RawData:
     """A JSON Lines table: one JSON object per line, keys as columns.
 
@@ -229,7 +253,7 @@ def jsonl(config: Any, *, target_kind: str) -> RawData:
 
     Args:
         config: the run's ``DataConfig`` (path, target, features, categorical).
-        target_kind: "classification" or "regression".
+        target_kind: "classification", "regression" or "multilabel".
     """
     return read_table_source(config, target_kind, "jsonl", "jsonl")
 

@@ -6,7 +6,7 @@ metrics`` shows every entry. Each metric's ``kind`` and ``higher_is_better``
 are registry tags, used to pick the best checkpoint and the early-stopping mode.
 Kinds: classification, regression, language-model (perplexity),
 sequence-to-sequence (bleu, chrf on text), forecasting (mae, rmse, smape,
-mase; MASE's ``scale`` is supplied by the task) and multi-label (micro-f1,
+mase; MASE's ``scale`` is supplied by the task) and multilabel (micro-f1,
 macro-f1, hamming-loss, subset-accuracy, label-ranking-ap, ... on logits;
 ``tune_thresholds`` and ``apply_thresholds`` set per-label thresholds).
 """

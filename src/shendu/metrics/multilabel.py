@@ -6,7 +6,7 @@ per label (never probabilities), and targets (B, L) of 0/1 (integer,
 boolean, or floats equal to 0 or 1).
 
 The number of labels L is ``num_outputs``, which the task supplies through
-``build_metrics(None, "multi-label", num_outputs=L)`` (the model's output
+``build_metrics(None, "multilabel", num_outputs=L)`` (the model's output
 size, one logit per label). A task that lists its labels as class names may
 pass ``num_classes=L`` instead; if both are given they must agree.
 
@@ -20,7 +20,8 @@ probabilities. Thresholded metrics therefore receive the hard 0/1 decisions
 Per-label thresholds t_l are applied by the task by shifting the logits
 (:func:`apply_thresholds`): the metrics' threshold is then 0.5 on
 sigmoid(logit - logit(t_l)), which is sigmoid(logit) > t_l. The thresholds
-come from :func:`tune_thresholds` on validation data, never on the test split.
+come from :func:`tune_thresholds` on validation data, never on the test split
+(both live in ``shendu.metrics.thresholds``).
 
 Averaging: micro pools the TP, FP and FN counts of all labels; macro computes
 each label's score and averages with equal weight per label, every label
@@ -31,7 +32,6 @@ torchmetrics' ``zero_division=0``, as scikit-learn's ``zero_division=0``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -48,10 +48,8 @@ from torchmetrics.wrappers.abstract import WrapperMetric
 
 from shendu.errors import ConfigError, DataError, Problem
 from shendu.metrics.registry import METRICS
+from shendu.metrics.thresholds import apply_thresholds, tune_thresholds  # re-exported: the multilabel toolkit
 
-TUNING_METRICS = ("f1",)
-# Probabilities clamped here before the logit: a shift of at most +-16.1, about where float32 sigmoid saturates.
-THRESHOLD_EPS = 1e-7
 
 
 def _num_labels(metric: str, num_classes: Any, num_outputs: Any) -> int:
@@ -62,7 +60,7 @@ def _num_labels(metric: str, num_classes: Any, num_outputs: Any) -> int:
         received = f"{metric} with num_outputs={num_outputs!r}, num_classes={num_classes!r}"
         raise ConfigError([Problem(
             "metrics", received, "num_outputs, the number of labels L >= 2, from the task's data",
-            "Build multi-label metrics with build_metrics(..., 'multi-label', num_outputs=L); "
+            "Build multi-label metrics with build_metrics(..., 'multilabel', num_outputs=L); "
             "with a single label, use classification with 2 classes.",
         )])
     return given[0]
@@ -135,7 +133,7 @@ def _decisions(metric_class: type[Metric], name: str, num_classes: Any, num_outp
     "micro-f1",
     formula="micro_f1 = 2 * TP / (2 * TP + FP + FN), TP, FP, FN summed over all labels",
     reference="scikit-learn f1_score(average='micro'); torchmetrics MultilabelF1Score(average='micro')",
-    kind="multi-label",
+    kind="multilabel",
     higher_is_better=True,
 )
 def micro_f1(num_classes: int | None = None, num_outputs: int | None = None) -> Metric:
@@ -158,7 +156,7 @@ def micro_f1(num_classes: int | None = None, num_outputs: int | None = None) -> 
     "macro-f1",
     formula="macro_f1 = (1 / L) * sum_l 2 * TP_l / (2 * TP_l + FP_l + FN_l), 0/0 counting 0",
     reference="scikit-learn f1_score(average='macro', zero_division=0)",
-    kind="multi-label",
+    kind="multilabel",
     higher_is_better=True,
 )
 def macro_f1(num_classes: int | None = None, num_outputs: int | None = None) -> Metric:
@@ -182,7 +180,7 @@ def macro_f1(num_classes: int | None = None, num_outputs: int | None = None) -> 
     "micro-precision",
     formula="micro_precision = TP / (TP + FP), summed over all labels",
     reference="scikit-learn precision_score(average='micro')",
-    kind="multi-label",
+    kind="multilabel",
     higher_is_better=True,
 )
 def micro_precision(num_classes: int | None = None, num_outputs: int | None = None) -> Metric:
@@ -204,7 +202,7 @@ def micro_precision(num_classes: int | None = None, num_outputs: int | None = No
     "micro-recall",
     formula="micro_recall = TP / (TP + FN), summed over all labels",
     reference="scikit-learn recall_score(average='micro')",
-    kind="multi-label",
+    kind="multilabel",
     higher_is_better=True,
 )
 def micro_recall(num_classes: int | None = None, num_outputs: int | None = None) -> Metric:
@@ -226,7 +224,7 @@ def micro_recall(num_classes: int | None = None, num_outputs: int | None = None)
     "hamming-loss",
     formula="hamming_loss = (1 / (B * L)) * sum_i sum_l [y_hat_il != y_il]",
     reference="scikit-learn hamming_loss; torchmetrics MultilabelHammingDistance(average='micro')",
-    kind="multi-label",
+    kind="multilabel",
     higher_is_better=False,
 )
 def hamming_loss(num_classes: int | None = None, num_outputs: int | None = None) -> Metric:
@@ -249,7 +247,7 @@ def hamming_loss(num_classes: int | None = None, num_outputs: int | None = None)
     "subset-accuracy",
     formula="subset_accuracy = (1 / B) * sum_i [y_hat_i == y_i for every label]",
     reference="scikit-learn accuracy_score on label indicator matrices; torchmetrics MultilabelExactMatch",
-    kind="multi-label",
+    kind="multilabel",
     higher_is_better=True,
 )
 def subset_accuracy(num_classes: int | None = None, num_outputs: int | None = None) -> Metric:
@@ -273,7 +271,7 @@ def subset_accuracy(num_classes: int | None = None, num_outputs: int | None = No
     formula="lrap = (1 / B) * sum_i (1 / |Y_i|) * sum_{l in Y_i} |{k in Y_i: s_ik >= s_il}| / |{k: s_ik >= s_il}|",
     reference="Tsoumakas, Katakis & Vlahavas, Mining Multi-label Data, 2010; "
     "scikit-learn label_ranking_average_precision_score",
-    kind="multi-label",
+    kind="multilabel",
     higher_is_better=True,
 )
 def label_ranking_ap(num_classes: int | None = None, num_outputs: int | None = None) -> Metric:
@@ -294,120 +292,6 @@ def label_ranking_ap(num_classes: int | None = None, num_outputs: int | None = N
     num_labels = _num_labels("label-ranking-ap", num_classes, num_outputs)
     metric = MultilabelRankingAveragePrecision(num_labels=num_labels)
     return FromLogits(metric, "label-ranking-ap", num_labels, scores=True)
-
-
-# -- per-label thresholds ----------------------------------------------------------------------
-def _check_probabilities(probabilities: torch.Tensor, targets: torch.Tensor) -> None:
-    if probabilities.dim() != 2 or targets.shape != probabilities.shape or not probabilities.is_floating_point():
-        raise DataError(
-            f"tune_thresholds expects float probabilities (N, L) and 0/1 targets of the same shape; received "
-            f"{tuple(probabilities.shape)} ({probabilities.dtype}) and {tuple(targets.shape)}. "
-            "Pass torch.sigmoid(logits) and the validation targets."
-        )
-    if ((probabilities < 0) | (probabilities > 1) | probabilities.isnan()).any():
-        raise DataError(
-            "tune_thresholds expects probabilities in [0, 1]; received values outside it (logits?). "
-            "Pass torch.sigmoid(logits)."
-        )
-    if ((targets != 0) & (targets != 1)).any():
-        raise DataError("tune_thresholds expects targets of 0 and 1 only. Binarise them, e.g. (targets > 0.5).long().")
-
-
-def _candidates(scores: torch.Tensor, grid: Any) -> tuple[torch.Tensor, torch.Tensor]:
-    """Candidate thresholds (L, K) and which are valid, from the sorted scores (L, N) or a shared grid."""
-    num_labels = scores.shape[0]
-    if grid is not None:
-        grid = torch.as_tensor(grid, dtype=torch.float64, device=scores.device).flatten()
-        if grid.numel() == 0 or ((grid < 0) | (grid > 1) | grid.isnan()).any():
-            raise ValueError(f"grid must be a non-empty list of thresholds in [0, 1]; received {grid.tolist()}.")
-        grid = grid.expand(num_labels, -1)
-        return grid, torch.ones_like(grid, dtype=torch.bool)
-    zeros = torch.zeros(num_labels, 1, dtype=torch.float64, device=scores.device)
-    bounded = torch.cat([zeros, scores, zeros + 1], dim=1)  # (L, N + 2): 0, sorted scores, 1
-    midpoints = (bounded[:, :-1] + bounded[:, 1:]) / 2  # (L, N + 1)
-    valid = bounded[:, 1:] > bounded[:, :-1]  # a repeated score adds no new decision
-    candidates = torch.cat([midpoints, zeros + 0.5], dim=1)  # (L, N + 2)
-    return candidates, torch.cat([valid, torch.ones_like(zeros, dtype=torch.bool)], dim=1)
-
-
-def tune_thresholds(
-    probabilities: torch.Tensor, targets: torch.Tensor, metric: str = "f1", grid: Sequence[float] | None = None
-) -> torch.Tensor:
-    """Per-label decision thresholds that maximise each label's F1 on validation data.
-
-    Use it after training, on the validation split, when one threshold of
-    0.5 for every label is a poor fit: rare labels usually want a lower
-    threshold. Then give the thresholds to :func:`apply_thresholds` before
-    the metrics, and report the test split with them (never tune on test).
-
-    Each label is tuned independently: a label is predicted present when p >
-    t (as the metrics do). Default candidates: the midpoints between
-    consecutive distinct sorted predicted probabilities of that label (with
-    0 and 1 added at the ends), plus 0.5. Every distinct decision the data
-    allows has one candidate, so this finds the exact optimum of the
-    per-label F1 on these data, where a fixed grid such as 0.05..0.95 can
-    step over it; a midpoint also keeps a margin to both neighbouring
-    scores. On a small validation set the exact optimum can overfit: pass a
-    coarse grid then, e.g. ``grid=torch.arange(0.05, 0.96, 0.05)``. Among
-    candidates with equal F1 the one closest to 0.5 wins; a label with no
-    positive in the data keeps 0.5 (its F1 is 0 at every threshold).
-
-    Formula: t_l = argmax_t F1_l(t), F1_l(t) = 2 * TP_l(t) / (2 * TP_l(t) + FP_l(t) + FN_l(t)),
-    TP_l(t) = sum_i [p_il > t and y_il = 1]; computed for all candidates at once from sorted scores
-    and cumulative counts (N log N per label, vectorised over labels and candidates).
-
-    Args:
-        probabilities: validation probabilities sigmoid(logits), (N, L).
-        targets: validation 0/1 targets, (N, L).
-        metric: the per-label criterion; "f1" (the only one so far).
-        grid: thresholds in [0, 1] shared by every label instead of the data's midpoints.
-
-    Returns:
-        The thresholds, (L,) float64.
-    """
-    if metric not in TUNING_METRICS:
-        raise ValueError(f"metric must be one of {', '.join(TUNING_METRICS)}; received {metric!r}. Use metric='f1'.")
-    _check_probabilities(probabilities, targets)
-    scores, order = probabilities.double().T.sort(dim=1)  # (L, N) ascending
-    positives = targets.T.gather(1, order).double()  # (L, N), aligned with scores
-    total = positives.sum(dim=1, keepdim=True)  # (L, 1)
-    # below[:, k]: positives among the k lowest scores.
-    below = torch.cat([torch.zeros_like(total), positives.cumsum(dim=1)], dim=1)  # (L, N + 1)
-    candidates, valid = _candidates(scores, grid)  # (L, K)
-    negatives = torch.searchsorted(scores.contiguous(), candidates.contiguous(), right=True)  # scores <= t
-    predicted = scores.shape[1] - negatives  # predicted present: p > t
-    true_positives = total - below.gather(1, negatives)
-    f1 = 2 * true_positives / (predicted + total).clamp_min(1)  # 2TP / (2TP + FP + FN)
-    f1 = torch.where(valid, f1, torch.full_like(f1, -1.0))
-    best = f1.max(dim=1, keepdim=True).values
-    distance = torch.where(f1 == best, (candidates - 0.5).abs(), torch.full_like(f1, torch.inf))
-    thresholds = candidates.gather(1, distance.argmin(dim=1, keepdim=True)).squeeze(1)  # (L,)
-    return torch.where(total.squeeze(1) > 0, thresholds, torch.full_like(thresholds, 0.5))
-
-
-def apply_thresholds(logits: torch.Tensor, thresholds: torch.Tensor | Sequence[float]) -> torch.Tensor:
-    """Shift logits so that 0 is each label's threshold: sigmoid(shifted) > 0.5 exactly when sigmoid(logit) > t_l.
-
-    Use it between the model and the multi-label metrics (or the
-    predictions) once :func:`tune_thresholds` has chosen t_l; the metrics
-    keep their fixed threshold 0.5 on sigmoid(shifted).
-
-    Formula: shifted_il = z_il - logit(t_l), logit(t) = log(t / (1 - t)); t is clamped to
-    [1e-7, 1 - 1e-7] first, so t = 0 or 1 shifts by -+16.1 instead of an infinity.
-
-    Args:
-        logits: (B, L).
-        thresholds: (L,), each in [0, 1].
-    """
-    thresholds = torch.as_tensor(thresholds, dtype=torch.float64, device=logits.device)
-    if logits.dim() != 2 or thresholds.shape != (logits.shape[1],):
-        raise DataError(
-            f"apply_thresholds expects logits (B, L) and one threshold per label (L,); received "
-            f"{tuple(logits.shape)} and {tuple(thresholds.shape)}. Pass the thresholds from tune_thresholds."
-        )
-    if ((thresholds < 0) | (thresholds > 1) | thresholds.isnan()).any():
-        raise DataError(f"apply_thresholds expects thresholds in [0, 1]; received {thresholds.tolist()}.")
-    return logits - torch.logit(thresholds, eps=THRESHOLD_EPS).to(logits.dtype)
 
 
 __all__ = ["FromLogits", "apply_thresholds", "tune_thresholds"]

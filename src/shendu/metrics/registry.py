@@ -22,14 +22,14 @@ from shendu.registry import Registry
 # Multi-label metrics read the number of labels L from "num_outputs" (or "num_classes" when only it is given).
 METRICS = Registry("metric", "metrics", supplied=("num_classes", "num_outputs", "scale"))
 
-KINDS = ("classification", "regression", "language-model", "sequence-to-sequence", "forecasting", "multi-label")
+KINDS = ("classification", "regression", "language-model", "sequence-to-sequence", "forecasting", "multilabel")
 DEFAULT_METRICS = {
     "classification": ["accuracy", "precision", "recall", "f1"],
     "regression": ["mse", "mae", "rmse", "r2"],
     "language-model": ["perplexity"],
     "sequence-to-sequence": ["bleu", "chrf"],
     "forecasting": ["mae", "rmse", "smape", "mase"],
-    "multi-label": ["micro-f1", "macro-f1", "hamming-loss", "subset-accuracy"],
+    "multilabel": ["micro-f1", "macro-f1", "hamming-loss", "subset-accuracy"],
 }
 DEFAULT_MONITORS = {
     "classification": ("accuracy", "max"),
@@ -37,7 +37,7 @@ DEFAULT_MONITORS = {
     "language-model": ("perplexity", "min"),
     "sequence-to-sequence": ("bleu", "max"),
     "forecasting": ("rmse", "min"),
-    "multi-label": ("micro-f1", "max"),
+    "multilabel": ("micro-f1", "max"),
 }
 # Names a monitor may carry that are not metrics: the loss the engine logs itself.
 LOWER_IS_BETTER_EXTRAS = ("loss",)
@@ -93,7 +93,7 @@ def build_metrics(
     accuracy, precision, recall, f1 for classification; perplexity for a
     language model; bleu, chrf for sequence-to-sequence; mae, rmse, smape,
     mase for forecasting; micro-f1, macro-f1, hamming-loss, subset-accuracy
-    for multi-label). A name may also be a mapping ``{"name":
+    for multilabel). A name may also be a mapping ``{"name":
     "accuracy", "top_k": 5}``. A metric of another kind, a repeated name or
     an unknown name is an error.
 
@@ -101,7 +101,7 @@ def build_metrics(
         names: metric names or mappings; None for the kind's defaults.
         kind: one of ``KINDS``.
         num_classes: the number of classes (classification); passed to every constructor.
-        num_outputs: the number of outputs (multi-label: the number of labels L); passed to every constructor.
+        num_outputs: the number of outputs (multilabel: the number of labels L); passed to every constructor.
         **supplied: further values the task measures on the data, passed only to the
             constructors that take them: ``scale`` (MASE's in-sample naive MAE).
     """

@@ -1,7 +1,8 @@
 """Network architectures, one family per module, each registering its variants in ``MODELS``.
 
 Every model is built by ``constructor(input_shape, num_outputs, **options)``
-and maps a batch ``(B, *input_shape)`` to raw outputs ``(B, num_outputs)``;
+and maps a batch ``(B, *input_shape)`` to raw outputs ``(B, num_outputs)``, or
+to what its ``role`` tag says (:func:`model_role`: per-token or per-pixel logits);
 :func:`build_model` is the one place the rest of shendu builds a model from a
 config spec. ``shendu list models`` shows what is registered.
 """
@@ -21,6 +22,7 @@ from shendu.nn import initialize
 
 # Family modules register their built-ins on import; imported explicitly here.
 from shendu.models import cnn as cnn
+from shendu.models import fcn as fcn
 from shendu.models import mlp as mlp
 from shendu.models import recurrent as recurrent
 from shendu.models import resnet as resnet
@@ -28,6 +30,7 @@ from shendu.models import seq2seq_rnn as seq2seq_rnn
 from shendu.models import tcn as tcn
 from shendu.models import textcnn as textcnn
 from shendu.models import transformer as transformer
+from shendu.models import unet as unet
 
 BUILD_OPTIONS = ("init",)  # read by build_model itself, for every model
 
@@ -50,7 +53,9 @@ def build_model(spec: Any, input_shape: Sequence[int], num_outputs: int, input_k
     looks like a feature vector: ``input_kind="tokens"`` with ``vocab_size``
     and ``padding_id`` supplied; the model's ``role`` tag says what it
     returns ("classifier": (B, num_outputs); "language-model": (B, T, V);
-    "sequence-to-sequence": (B, T, V) from (source, target_in)).
+    "sequence-to-sequence": (B, T, V) from (source, target_in);
+    "segmentation": (B, C, H, W) logits per pixel, C = num_outputs, from
+    (B, channels, H, W) images).
 
     Args:
         spec: "cnn", {"name": "mlp", "hidden_sizes": [256, 128]}, or an nn.Module.

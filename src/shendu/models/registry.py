@@ -4,7 +4,8 @@ Constructor contract (every model): ``constructor(input_shape, num_outputs,
 **options) -> torch.nn.Module``, where ``input_shape`` is the per-sample shape
 (``(C, H, W)`` for images, ``(F,)`` for tabular features, ``(T, F)`` for
 sequences) and ``forward(x)`` maps ``(B, *input_shape)`` to ``(B, num_outputs)``.
-Each entry carries an ``inputs`` tag naming the input kinds it accepts.
+Each entry carries an ``inputs`` tag naming the input kinds it accepts, and
+may carry a ``role`` tag when it returns something else (see :func:`model_role`).
 
 Kept apart from the package ``__init__`` so family modules can import it
 without an import cycle.
@@ -23,7 +24,7 @@ MODELS = Registry("model", "models", supplied=("input_shape", "num_outputs", "vo
 # Per-sample rank -> input kind; the rank is all a shape says about its kind.
 INPUT_KINDS = {1: "tabular", 2: "sequence", 3: "image"}
 _LAYOUTS = {"tabular": "(F,)", "sequence": "(T, F)", "image": "(C, H, W)", "tokens": "(T,) token ids"}
-ROLES = ("classifier", "language-model", "sequence-to-sequence")
+ROLES = ("classifier", "language-model", "sequence-to-sequence", "segmentation")
 
 
 def input_kind(input_shape: Sequence[int]) -> str:
@@ -44,7 +45,13 @@ def models_for(kind: str) -> list[str]:
 
 
 def model_role(name: str) -> str:
-    """What a registered model returns: "classifier" (the default), "language-model" or "sequence-to-sequence"."""
+    """What a registered model returns, from its ``role`` tag (one of ``ROLES``).
+
+    "classifier" (the default): (B, num_outputs); "language-model": (B, T, V)
+    logits from (B, T) ids; "sequence-to-sequence": (B, T, V) from (source,
+    target_in); "segmentation": (B, num_outputs, H, W) logits per pixel from
+    (B, C, H, W) images.
+    """
     return MODELS.entry(name).tags.get("role", "classifier")
 
 

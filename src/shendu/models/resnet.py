@@ -64,6 +64,54 @@ def resnet_stem(in_channels: int, width: int, stem: str, activation: Any = "relu
     return nn.Sequential(conv, nn.BatchNorm2d(width), get_activation(activation), pool)
 
 
+def resnet_stages(width: int, blocks_per_stage: int, activation: Any = "relu") -> nn.Sequential:
+    """The three stages of basic blocks (widths w, 2w, 4w; strides 1, 2, 2): the feature extractor after the stem.
+
+    Shared by the classifier (:class:`ResNet`) and the dense-prediction heads
+    (``fcn-resnet``), so both name their parameters ``stages.<stage>.<block>.*``.
+    """
+    stages, channels = [], width
+    for stage_width, stride in ((width, 1), (2 * width, 2), (4 * width, 2)):
+        blocks = [BasicBlock(channels, stage_width, stride, activation)]
+        blocks += [BasicBlock(stage_width, stage_width, 1, activation) for _ in range(blocks_per_stage - 1)]
+        stages.append(nn.Sequential(*blocks))
+        channels = stage_width
+    return nn.Sequential(*stages)
+
+
+def reset_resnet_parameters(model: nn.Module, zero_init_residual: bool) -> None:
+    """Kaiming normal (fan_out) convolutions, BN at gamma 1 and beta 0; optionally each block's last gamma at 0.
+
+    As in the reference implementations; linear layers keep PyTorch's default.
+    """
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d):
+            nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(module, nn.BatchNorm2d):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
+    if zero_init_residual:
+        for module in model.modules():
+            if isinstance(module, BasicBlock):
+                nn.init.zeros_(module.bn2.weight)
+
+
+def blocks_for_depth(name: str, depth: Any) -> int:
+    """n for a depth of 6n + 2, or a ConfigError naming ``model.depth`` and the valid depths."""
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 8 or (depth - 2) % 6:
+        listed = ", ".join(str(d) for d in valid_depths()) + ", 110, ..."
+        raise option_error(name, "depth", depth, f"6n + 2 for n >= 1 ({listed})", "Set e.g. model.depth=20.")
+    return (depth - 2) // 6
+
+
+def auto_stem(name: str, stem: Any, input_shape: tuple[int, ...]) -> str:
+    """Check ``stem``; "auto" -> "cifar" for images up to 64 px, "imagenet" above."""
+    stem = choice(name, "stem", stem, ("auto", "cifar", "imagenet"))
+    if stem == "auto":
+        stem = "cifar" if min(input_shape[1:]) <= _LARGEST_CIFAR_SIDE else "imagenet"
+    return stem
+
+
 class ResNet(nn.Module):
     """Stem, three stages of basic blocks (widths w, 2w, 4w; strides 1, 2, 2), global pooling, linear head.
 
@@ -90,30 +138,13 @@ class ResNet(nn.Module):
     ):
         super().__init__()
         self.stem = resnet_stem(in_channels, width, stem, activation)
-        stages, channels = [], width
-        for stage_width, stride in ((width, 1), (2 * width, 2), (4 * width, 2)):
-            blocks = [BasicBlock(channels, stage_width, stride, activation)]
-            blocks += [BasicBlock(stage_width, stage_width, 1, activation) for _ in range(blocks_per_stage - 1)]
-            stages.append(nn.Sequential(*blocks))
-            channels = stage_width
-        self.stages = nn.Sequential(*stages)
+        self.stages = resnet_stages(width, blocks_per_stage, activation)
         self.pool = nn.AdaptiveAvgPool2d(1)
-        self.head = nn.Linear(channels, num_outputs)
+        self.head = nn.Linear(4 * width, num_outputs)
         self.reset_parameters(zero_init_residual)
 
     def reset_parameters(self, zero_init_residual: bool) -> None:
-        # Kaiming normal (fan_out) for convolutions as in the reference implementations;
-        # the linear head keeps PyTorch's default.
-        for module in self.modules():
-            if isinstance(module, nn.Conv2d):
-                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(module, nn.BatchNorm2d):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
-        if zero_init_residual:
-            for module in self.modules():
-                if isinstance(module, BasicBlock):
-                    nn.init.zeros_(module.bn2.weight)
+        reset_resnet_parameters(self, zero_init_residual)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stages(self.stem(x))  # (B, 4w, H', W')
@@ -137,18 +168,12 @@ def _build(
     activation: Any = "relu",
 ) -> ResNet:
     shape = check_model_inputs(name, input_shape, num_outputs, _INPUTS)
-    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 8 or (depth - 2) % 6:
-        listed = ", ".join(str(d) for d in valid_depths()) + ", 110, ..."
-        raise option_error(name, "depth", depth, f"6n + 2 for n >= 1 ({listed})", "Set e.g. model.depth=20.")
-    stem = choice(name, "stem", stem, ("auto", "cifar", "imagenet"))
-    if stem == "auto":
-        stem = "cifar" if min(shape[1:]) <= _LARGEST_CIFAR_SIDE else "imagenet"
     return ResNet(
         shape[0],
         num_outputs,
-        blocks_per_stage=(depth - 2) // 6,
+        blocks_per_stage=blocks_for_depth(name, depth),
         width=positive_int(name, "width", width),
-        stem=stem,
+        stem=auto_stem(name, stem, shape),
         zero_init_residual=boolean(name, "zero_init_residual", zero_init_residual),
         activation=activation,
     )

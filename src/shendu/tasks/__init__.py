@@ -3,6 +3,7 @@
 from shendu.tasks import (  # noqa: F401  (registers built-ins)
     forecasting,
     image_classification,
+    multilabel_classification,
     regression,
     sequence_to_sequence,
     tabular_classification,

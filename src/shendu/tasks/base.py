@@ -24,7 +24,7 @@ from shendu.engine.device import autocast, place, to_device
 from shendu.errors import ConfigError, DataError, Problem
 from shendu.losses import FocalLoss, WeightedSumLoss, build_loss, reads_class_probabilities
 from shendu.metrics import build_metrics, confusion_matrix, default_monitor
-from shendu.models import MODELS, build_model
+from shendu.models import MODELS, build_model, model_role
 from shendu.tasks.registry import TASKS
 
 
@@ -34,10 +34,12 @@ class SupervisedTask:
 
     Args:
         name: registry name, e.g. "image-classification".
-        target_kind: "classification" or "regression".
+        target_kind: "classification", "regression" or "multilabel".
         input_kinds: accepted input kinds ("image", "tabular").
         default_models: default model spec per input kind.
         default_loss: loss spec used when the config sets none.
+        role: the model role the task needs (registry tag ``role``: "classifier",
+            "segmentation", "language-model", "sequence-to-sequence").
     """
 
     name: str
@@ -45,9 +47,15 @@ class SupervisedTask:
     input_kinds: tuple[str, ...]
     default_models: dict[str, Any]
     default_loss: Any
+    role: str = "classifier"
 
     def configure(self, config: Any) -> SupervisedTask:
         """Bind the run's config (text tasks read ``decoding``); returns the task. Plain tasks need nothing."""
+        return self
+
+    def restore(self, run_path: Any) -> SupervisedTask:
+        """Read back what :meth:`finish` stored in a run directory (multilabel: the tuned thresholds);
+        returns the task. Plain tasks store nothing."""
         return self
 
     # -- data and components ------------------------------------------------
@@ -79,8 +87,8 @@ class SupervisedTask:
         return data.preprocessing if isinstance(data, DataBundle) else data
 
     def num_outputs(self, data: DataBundle | Preprocessing) -> int:
-        """Output units: one per class, or one per regression target."""
-        if self.target_kind == "classification":
+        """Output units: one per class (multilabel: one logit per label), or one per regression target."""
+        if self.target_kind in ("classification", "multilabel"):
             return len(data.class_names)
         return len(data.target_names)
 
@@ -91,6 +99,7 @@ class SupervisedTask:
         handed to models that embed them (registry tag ``categorical_embeddings``).
         """
         spec = spec if spec is not None else self.default_models[data.input_kind]
+        self.check_role(spec, data.input_kind)
         preprocessing = self.stored(data)
         cardinalities = preprocessing.categorical_cardinalities if preprocessing.input_kind == "tabular" else {}
         if cardinalities and isinstance(spec, (str, Mapping)):
@@ -98,6 +107,18 @@ class SupervisedTask:
             if MODELS.entry(name).tags.get("categorical_embeddings"):
                 spec = {"name": name, **options, "embeddings": dict(cardinalities)}
         return build_model(spec, tuple(data.input_shape), self.num_outputs(data))
+
+    def check_role(self, spec: Any, input_kind: str) -> None:
+        """A ConfigError when ``spec`` names a registered model of another role (a U-Net for classification)."""
+        if not isinstance(spec, (str, Mapping)):
+            return
+        name = MODELS.entry(MODELS.split_spec(spec)[0]).name
+        role = model_role(name)
+        if role != self.role:
+            fitting = [n for n in MODELS.names()
+                       if model_role(n) == self.role and input_kind in MODELS.entry(n).tags.get("inputs", ())]
+            raise ConfigError([Problem("model", name, f"a {self.role} model for task {self.name!r}",
+                                       f"{name} is a {role} model. Choose one of: {', '.join(fitting)}.")])
 
     def build_loss(self, spec: Any, class_weights: torch.Tensor | None = None) -> nn.Module:
         """The loss from ``spec`` (default: the task's); ``class_weights`` (C,) go into its per-class option.
@@ -222,8 +243,7 @@ class SupervisedTask:
         classification adds the confusion matrix."""
         was_training = model.training
         model.eval()
-        metrics = build_metrics(None, self.target_kind, num_classes=len(bundle.class_names or []) or None,
-                                num_outputs=len(bundle.target_names or []) or None).to(device)
+        metrics = self.evaluation_metrics(bundle).to(device)
         total = torch.zeros((), device=device, dtype=torch.float64)
         terms: dict[str, torch.Tensor] = {}  # a multi-task sum's unweighted terms, summed over samples
         matrix = None
@@ -235,9 +255,7 @@ class SupervisedTask:
             if isinstance(loss_fn, WeightedSumLoss):
                 for name, value in loss_fn.last_terms.items():
                     terms[name] = terms.get(name, 0) + value.double() * len(targets)
-            if self.target_kind == "regression":
-                outputs, targets = bundle.preprocessing.decode_targets(outputs), bundle.preprocessing.decode_targets(targets)
-            metrics.update(outputs, targets)
+            self.update_metrics(metrics, outputs, targets, bundle)
             if self.target_kind == "classification":
                 part = confusion_matrix(outputs, targets, len(bundle.class_names))
                 matrix = part if matrix is None else matrix + part
@@ -249,6 +267,17 @@ class SupervisedTask:
         if matrix is not None:
             result["confusion_matrix"] = matrix.cpu().tolist()
         return result
+
+    def evaluation_metrics(self, bundle: DataBundle) -> Any:
+        """The metric collection :meth:`evaluate` fills: the defaults of the task's kind."""
+        return build_metrics(None, self.target_kind, num_classes=len(bundle.class_names or []) or None,
+                             num_outputs=len(bundle.target_names or []) or None)
+
+    def update_metrics(self, metrics: Any, outputs: torch.Tensor, targets: torch.Tensor, bundle: DataBundle) -> None:
+        """One evaluation batch into the metrics; regression scores values on the original scale."""
+        if self.target_kind == "regression":
+            outputs, targets = bundle.preprocessing.decode_targets(outputs), bundle.preprocessing.decode_targets(targets)
+        metrics.update(outputs, targets)
 
     def predict(self, model: nn.Module, preprocessing: Any, inputs: Any, *, config: Any = None,
                 batch_size: int = 256, **options: Any) -> list[dict[str, Any]]:

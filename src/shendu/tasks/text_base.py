@@ -23,7 +23,7 @@ from shendu.data.sequences import LengthBucketSampler, trim_padding
 from shendu.data.text_preprocessing import TextPreprocessing
 from shendu.engine.device import place
 from shendu.errors import ConfigError, Problem
-from shendu.models import MODELS, build_model, model_role
+from shendu.models import build_model
 from shendu.tasks.base import SupervisedTask
 
 
@@ -32,11 +32,9 @@ class TokenTask(SupervisedTask):
     """A :class:`SupervisedTask` over token ids.
 
     Args (beyond SupervisedTask's):
-        role: the model role the task needs ("classifier", "language-model", "sequence-to-sequence").
         loader: ``loader(data_config, seed=, preprocessing=) -> DataBundle`` (``shendu.data.text_loading``).
     """
 
-    role: str = "classifier"
     loader: Callable[..., Any] | None = None
     decoding: Any = field(default=None, repr=False)
 
@@ -60,14 +58,7 @@ class TokenTask(SupervisedTask):
         """A token model for the run's tokenizer; its ``role`` must be the task's."""
         preprocessing: TextPreprocessing = self.stored(data)
         spec = spec if spec is not None else self.default_models["tokens"]
-        if isinstance(spec, (str, dict)):
-            name = MODELS.split_spec(spec)[0]
-            role = model_role(MODELS.entry(name).name)
-            if role != self.role:
-                fitting = [n for n in MODELS.names() if model_role(n) == self.role
-                           and "tokens" in MODELS.entry(n).tags.get("inputs", ())]
-                raise ConfigError([Problem("model", name, f"a {self.role} model for task {self.name!r}",
-                                           f"{name} is a {role} model. Choose one of: {', '.join(fitting)}.")])
+        self.check_role(spec, "tokens")
         return build_model(spec, preprocessing.input_shape, self.num_outputs(preprocessing), input_kind="tokens",
                            vocab_size=preprocessing.vocab_size, padding_id=preprocessing.padding_id)
 
