@@ -335,7 +335,7 @@ def _finish(run_dir, config, task, bundle, model, loss_fn, result, device, preci
     if matrices:
         summary["confusion_matrix"] = {"class_names": bundle.class_names, **matrices}
     if config.output.plots:
-        plot_history(history, run_dir.plots)
+        plot_history(history, run_dir.plots, run_dir.history("validation"))
         for split_name, matrix in matrices.items():
             plot_confusion_matrix(matrix, bundle.class_names, run_dir.plots / f"confusion-matrix-{split_name}.png", split_name)
     run_dir.write_json("summary.json", summary)

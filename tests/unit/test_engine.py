@@ -81,6 +81,10 @@ def test_validation_every_n_steps_logs_within_epochs_and_leaves_training_unchang
     times = sorted([r["elapsed"] for r in within] + [r["elapsed"] for r in epochs])
     assert times == [r["elapsed"] for r in sorted(within + epochs, key=lambda r: r["step"])]  # one clock, rising
     assert all(set(r["val"]) == {"loss"} for r in within)
+    from shendu.report.plots import plot_history  # the val curve takes the within-epoch points too
+
+    (path,) = plot_history(epochs, tmp_path / "plots", within)
+    assert path.name == "loss.png" and path.stat().st_size > 0
 
 
 def test_nan_loss_stops_with_step_and_keeps_last_good_checkpoint(tmp_path, digits_tensors):

@@ -15,8 +15,12 @@ import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 
-def plot_history(history: Sequence[dict], directory: str | Path) -> list[Path]:
-    """``loss.png`` (train and val loss per epoch) and one ``<metric>.png`` per val metric."""
+def plot_history(history: Sequence[dict], directory: str | Path, within: Sequence[dict] = ()) -> list[Path]:
+    """``loss.png`` (train and val loss per epoch) and one ``<metric>.png`` per val metric.
+
+    ``within``: validation records from inside epochs (``train.val_every_steps``,
+    fractional ``epoch``); their values join the val curve, drawn without markers.
+    """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     if not history:
@@ -31,6 +35,11 @@ def plot_history(history: Sequence[dict], directory: str | Path) -> list[Path]:
             values = [record.get(split, {}).get(name) for record in history]
             if any(v is not None for v in values):
                 axes.plot(epochs, [float("nan") if v is None else v for v in values], marker="o", label=split)
+                if split == "val" and within:
+                    points = [(r["epoch"], r["val"].get(name)) for r in within] + list(zip(epochs, values))
+                    points = sorted(((e, v) for e, v in points if isinstance(v, (int, float))), key=lambda p: p[0])
+                    if points:
+                        axes.plot(*zip(*points), color=axes.lines[-1].get_color(), alpha=0.5, linewidth=1)
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes.set_xlabel("epoch")
         axes.set_ylabel(name)
