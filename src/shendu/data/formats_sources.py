@@ -23,6 +23,7 @@ from shendu.data.formats_io import (
     visible_files,
 )
 from shendu.data.formats_svmlight import default_query_path, densify, feature_width, parse_svmlight, query_groups
+from shendu.data.label_sets import encode_label_columns
 from shendu.data.registry import DATASETS
 from shendu.data.splits import RawData, RawSplit
 from shendu.errors import DataError
@@ -266,12 +267,8 @@ def _check_targets_present(frame: pd.DataFrame, targets: list[str], path: Path) 
 
 def _arff_encode(frame: pd.DataFrame, targets: list[str], target_kind: str, path: Path) -> tuple[np.ndarray, list[str]]:
     if target_kind == "multilabel":
-        values = frame[targets].astype(str)
-        bad = ~values.isin(["0", "1"])
-        if bad.to_numpy().any():
-            column = bad.any().idxmax()
-            raise DataError(f"{path}: label {column!r} holds {values[column][bad[column]].iloc[0]!r}; expected 0 or 1.")
-        return values.to_numpy(dtype=np.int64), list(targets)
+        columns = {name: frame[name].tolist() for name in targets}
+        return encode_label_columns(columns, lambda row: f"instance {row + 1} of {path}"), list(targets)
     if target_kind == "classification":
         series = frame[targets[0]]
         names = list(series.cat.categories) if isinstance(series.dtype, pd.CategoricalDtype) else sorted_class_names(series.tolist())

@@ -16,7 +16,7 @@ from __future__ import annotations
 from shendu.metrics import classification, forecasting, multilabel, regression, text
 from shendu.metrics.classification import confusion_matrix
 from shendu.metrics.forecasting import seasonal_naive_scale
-from shendu.metrics.multilabel import apply_thresholds, tune_thresholds
+from shendu.metrics.thresholds import apply_thresholds, tune_thresholds
 from shendu.metrics.registry import (
     DEFAULT_METRICS,
     DEFAULT_MONITORS,

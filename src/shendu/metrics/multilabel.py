@@ -48,7 +48,6 @@ from torchmetrics.wrappers.abstract import WrapperMetric
 
 from shendu.errors import ConfigError, DataError, Problem
 from shendu.metrics.registry import METRICS
-from shendu.metrics.thresholds import apply_thresholds, tune_thresholds  # re-exported: the multilabel toolkit
 
 
 
@@ -294,4 +293,4 @@ def label_ranking_ap(num_classes: int | None = None, num_outputs: int | None = N
     return FromLogits(metric, "label-ranking-ap", num_labels, scores=True)
 
 
-__all__ = ["FromLogits", "apply_thresholds", "tune_thresholds"]
+__all__ = ["FromLogits"]

@@ -54,16 +54,15 @@ class MultilabelTask(SupervisedTask):
                                        "Multilabel data is read into memory; set data.stream=false.")])
         return super().load_data(data_config, seed, preprocessing)
 
-    def _metrics(self, num_labels: int) -> Any:
-        names = self.metric_names or [*DEFAULT_METRICS["multilabel"], "label-ranking-ap"]
-        return build_metrics(names, "multilabel", num_outputs=num_labels)
 
     def decisions(self, outputs: torch.Tensor) -> torch.Tensor:
         """Logits shifted so that 0 is each label's threshold (unchanged while no thresholds are set)."""
         return outputs if self.thresholds is None else apply_thresholds(outputs, self.thresholds)
 
     def evaluation_metrics(self, bundle: Any) -> Any:
-        return self._metrics(len(bundle.class_names))
+        """The config's ``metrics:``, else the multilabel defaults and label-ranking-ap."""
+        names = self.metric_names or [*DEFAULT_METRICS["multilabel"], "label-ranking-ap"]
+        return build_metrics(names, "multilabel", num_outputs=len(bundle.class_names))
 
     def update_metrics(self, metrics: Any, outputs: torch.Tensor, targets: torch.Tensor, bundle: Any) -> None:
         """The metrics at the task's thresholds (0.5 until tuned); ranking metrics read the raw scores,
