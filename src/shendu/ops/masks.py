@@ -93,7 +93,8 @@ def polygons_to_mask(polygons: Sequence[Polygon], height: int, width: int) -> to
 def _checked_masks(name: str, masks: torch.Tensor) -> torch.Tensor:
     if not isinstance(masks, torch.Tensor) or masks.dim() < 2:
         received = tuple(masks.shape) if isinstance(masks, torch.Tensor) else type(masks).__name__
-        raise DataError(f"{name}: " + describe(received, "a mask tensor (H, W) or (N, H, W)"))
+        raise DataError(f"{name}: " + describe(received, "a mask tensor (H, W) or (N, H, W)",
+                                                "Drop the channel axis of (N, 1, H, W) masks: masks[:, 0]."))
     return masks
 
 
@@ -127,7 +128,8 @@ def mask_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     a, b = _checked_masks("a", a), _checked_masks("b", b)
     if a.dim() != 3 or b.dim() != 3 or a.shape[1:] != b.shape[1:]:
         received = (tuple(a.shape), tuple(b.shape))
-        raise DataError(describe(received, "a (N, H, W) and b (M, H, W) of the same H, W"))
+        raise DataError(describe(received, "a (N, H, W) and b (M, H, W) of the same H, W",
+                                 "Add a leading axis to a single mask (mask[None]) and resize both to one size."))
     # float32 counts pixels exactly up to 2^24; larger masks count in float64
     dtype = torch.float32 if a.shape[1] * a.shape[2] <= 2**24 else torch.float64
     flat_a = (a != 0).flatten(1).to(dtype)  # (N, H*W)
